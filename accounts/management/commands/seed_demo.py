@@ -1,0 +1,77 @@
+"""Create demo athlete accounts linked to the Intervals.icu sandbox athletes. Idempotent.
+
+Prints the logins and MCP URLs; `--json` prints one line for scripts:
+{"base_url": ..., "athletes": [{"name", "email", "password", "mcp_url"}], "coaches": []}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from allauth.account.models import EmailAddress
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.actions import ensure_athlete_token, reveal_token
+from accounts.models import User
+from integrations.intervals.actions import link_intervals
+from integrations.intervals.models import IntervalsLink
+from integrations.intervals.schemas import OAuthAthlete, OAuthToken
+
+DEMO_PASSWORD = "threshold-demo"  # noqa: S105 - a published demo login for the local sandbox only
+DEMO_ATHLETES = [
+    ("i100001", "mara@demo.threshold.local"),
+    ("i100002", "diego@demo.threshold.local"),
+    ("i100003", "aroha@demo.threshold.local"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo athletes linked to the Intervals.icu sandbox and print their logins and MCP URLs."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--json", action="store_true", help="print one JSON line")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG and not settings.SANDBOX_ENABLED:
+            raise CommandError("seed_demo only runs against the Intervals.icu sandbox (DEBUG or INTERVALS_SANDBOX=1).")
+        from integrations.intervals.sandbox import SandboxState
+        from integrations.intervals.sandbox_mount import sandbox_config
+
+        state = SandboxState(sandbox_config(state_file=None))
+        scopes = ",".join(settings.INTERVALS_SCOPES)
+        athletes = []
+        for athlete_id, email in DEMO_ATHLETES:
+            record = state.athletes[athlete_id]
+            name = record["name"] if isinstance(record, dict) else record.name
+            timezone = record["timezone"] if isinstance(record, dict) else record.timezone
+            user = User.objects.filter(email=email).first()
+            if user is None:
+                user = User.objects.create_user(email, DEMO_PASSWORD, name=name)
+            EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+            if not IntervalsLink.objects.filter(user=user, athlete_id=athlete_id).exists():
+                token = OAuthToken(
+                    access_token=state.demo_token(athlete_id),
+                    scope=scopes,
+                    athlete=OAuthAthlete(id=athlete_id.removeprefix("i"), name=name),
+                )
+                link_intervals(user, token, timezone=timezone)
+            row = ensure_athlete_token(user)
+            assert row is not None
+            athletes.append(
+                {
+                    "name": name,
+                    "email": email,
+                    "password": DEMO_PASSWORD,
+                    "mcp_url": f"{settings.SITE_URL}/mcp/{reveal_token(row)}",
+                }
+            )
+        if options["json"]:
+            self.stdout.write(json.dumps({"base_url": settings.SITE_URL, "athletes": athletes, "coaches": []}))
+            return
+        self.stdout.write(self.style.SUCCESS(f"Threshold demo at {settings.SITE_URL}"))
+        for a in athletes:
+            self.stdout.write(f"  {a['name']:<16} login {a['email']} / {a['password']}")
+            self.stdout.write(f"  {'':<16} MCP URL {a['mcp_url']}")
+        self.stdout.write("Sign up with any email to try the full flow; verification emails print to this console.")

@@ -1,0 +1,286 @@
+"""Threshold settings: one flat file, configured only through the environment.
+
+The embedded default (no environment at all) is a complete development setup: SQLite, Celery tasks
+run eagerly, email printed to the console, the Intervals.icu sandbox mounted in-process, billing off.
+With DEBUG off, start-up refuses to proceed while a required secret is missing.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+
+from config.env import MissingSetting, env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("THRESHOLD_VAR_DIR", str(BASE_DIR / "var")))
+
+DEBUG = env_bool("DEBUG", default=True)
+TESTING = "pytest" in sys.modules or env_bool("THRESHOLD_TESTING")
+
+_DEV_SECRET = "dev-insecure-secret-key-do-not-use-in-production"  # noqa: S105 - embedded default only
+SECRET_KEY = env_str("SECRET_KEY", _DEV_SECRET if DEBUG else "")
+
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_NAME = "Threshold"
+_site = urlsplit(SITE_URL)
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [_site.hostname or "127.0.0.1", "127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [f"{_site.scheme}://{_site.netloc}"])
+
+# --- Secrets that production must provide -----------------------------------------------------------
+# ENCRYPTION_KEYS: comma-separated "key_id:base64(32 bytes)"; the first encrypts, all decrypt (rotation).
+_encryption_keys_raw = env_str("ENCRYPTION_KEYS")
+if not _encryption_keys_raw and DEBUG:
+    # Derived from the dev secret so the embedded default works with zero configuration.
+    _dev_key = base64.urlsafe_b64encode(hashlib.sha256(b"threshold-dev-encryption:" + SECRET_KEY.encode()).digest())
+    _encryption_keys_raw = "dev:" + _dev_key.decode()
+ENCRYPTION_KEYS: list[tuple[str, bytes]] = []
+for _part in filter(None, (p.strip() for p in _encryption_keys_raw.split(","))):
+    _kid, _, _b64 = _part.partition(":")
+    _key = base64.urlsafe_b64decode(_b64 + "=" * (-len(_b64) % 4))
+    if len(_key) != 32:
+        raise MissingSetting(f"ENCRYPTION_KEYS entry {_kid!r} must decode to 32 bytes")
+    ENCRYPTION_KEYS.append((_kid, _key))
+
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'threshold.sqlite3'}")
+REDIS_URL = env_str("REDIS_URL", "")
+
+# --- Intervals.icu ----------------------------------------------------------------------------------
+SANDBOX_ENABLED = env_bool("INTERVALS_SANDBOX", default=DEBUG)
+INTERVALS_BASE_URL = env_str(
+    "INTERVALS_BASE_URL", f"{SITE_URL}/sandbox/intervals" if SANDBOX_ENABLED else "https://intervals.icu"
+).rstrip("/")
+INTERVALS_CLIENT_ID = env_str("INTERVALS_CLIENT_ID", "threshold-dev" if DEBUG else "")
+INTERVALS_CLIENT_SECRET = env_str("INTERVALS_CLIENT_SECRET", "threshold-dev-secret" if DEBUG else "")
+SANDBOX_STATE_FILE = env_str("INTERVALS_SANDBOX_STATE_FILE", str(VAR_DIR / "sandbox-state.json"))
+# What we ask for at connect time; the athlete may untick any of these upstream.
+INTERVALS_SCOPES = env_list(
+    "INTERVALS_SCOPES",
+    ["ACTIVITY:WRITE", "WELLNESS:WRITE", "CALENDAR:WRITE", "LIBRARY:WRITE", "SETTINGS:READ", "CHATS:WRITE"],
+)
+INTERVALS_TIMEOUT_SECONDS = env_float("INTERVALS_TIMEOUT_SECONDS", 10.0)
+INTERVALS_DEADLINE_SECONDS = env_float("INTERVALS_DEADLINE_SECONDS", 25.0)
+INTERVALS_MAX_ATTEMPTS = env_int("INTERVALS_MAX_ATTEMPTS", 4)
+# The upstream allows about 10 requests/s per IP with a short burst, shared by the whole deployment.
+INTERVALS_RATE_PER_SECOND = env_float("INTERVALS_RATE_PER_SECOND", 10.0)
+INTERVALS_RATE_BURST = env_int("INTERVALS_RATE_BURST", 10)
+INTERVALS_OAUTH_STATE_MAX_AGE = env_int("INTERVALS_OAUTH_STATE_MAX_AGE", 600)
+
+# --- MCP ----------------------------------------------------------------------------------------------
+MCP_TOKEN_PREFIX = "thr_"  # noqa: S105 - a prefix, not a secret
+MCP_MAX_BODY_BYTES = env_int("MCP_MAX_BODY_BYTES", 1024 * 1024)
+MCP_ALLOWED_ORIGINS = env_list(
+    "MCP_ALLOWED_ORIGINS",
+    [f"{_site.scheme}://{_site.netloc}", "https://claude.ai", "https://chatgpt.com"],
+)
+MCP_HISTORY_MAX_DAYS = env_int("MCP_HISTORY_MAX_DAYS", 366)
+
+BILLING_ENABLED = env_bool("BILLING_ENABLED", default=False)
+
+# --- Refuse to start in production without the secrets ------------------------------------------------
+if not DEBUG:
+    _required = {
+        "SECRET_KEY": SECRET_KEY,
+        "ENCRYPTION_KEYS": ENCRYPTION_KEYS,
+        "DATABASE_URL": env_str("DATABASE_URL"),
+        "REDIS_URL": REDIS_URL,
+        "INTERVALS_CLIENT_ID": INTERVALS_CLIENT_ID,
+        "INTERVALS_CLIENT_SECRET": INTERVALS_CLIENT_SECRET,
+        "SITE_URL": env_str("SITE_URL"),
+    }
+    _missing = sorted(name for name, value in _required.items() if not value)
+    if _missing:
+        raise MissingSetting("Refusing to start with DEBUG off; missing: " + ", ".join(_missing))
+    if SECRET_KEY == _DEV_SECRET:
+        raise MissingSetting("Refusing to start with DEBUG off and the development SECRET_KEY")
+
+# --- Django -----------------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "allauth",
+    "allauth.account",
+    "rest_framework",
+    "accounts",
+    "coaching",
+    "integrations.intervals",
+    "mcpserver",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "config.context_processors.site",
+            ],
+        },
+    }
+]
+
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _pool_max = env_int("DB_POOL_MAX_SIZE", 0)
+    if _pool_max > 0:
+        # Bounded waits: an exhausted pool fails within seconds instead of stalling requests.
+        DATABASES["default"]["OPTIONS"] = {
+            "pool": {"min_size": 1, "max_size": _pool_max, "timeout": env_float("DB_POOL_TIMEOUT", 3.0)}
+        }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several threads serve MCP requests concurrently; wait for the write lock instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "thr"),
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "home"
+
+# --- allauth: email + password, verification mandatory, no enumeration -------------------------------
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = _site.scheme or "https"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Threshold] "
+
+# --- Email ------------------------------------------------------------------------------------------
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Threshold <hello@threshold.local>")
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+
+# --- Celery -----------------------------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+
+# --- Security ---------------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+}
+
+# --- Logging: secrets never reach a log line (see config/logging_filters.py) --------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask_secrets": {"()": "config.logging_filters.MaskSecretsFilter"}},
+    "formatters": {
+        "plain": {
+            "()": "config.logging_filters.MaskingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["mask_secrets"]},
+    },
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "httpx": {"level": "WARNING"},
+        "uvicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "uvicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
+}

@@ -1,0 +1,248 @@
+"""The one seam through which Threshold talks to Intervals.icu.
+
+Every upstream request goes through `IntervalsClient.request`: async httpx, a timeout on every call, an
+overall deadline, the deployment-wide rate limiter, retries on 429 (honouring Retry-After) for any
+method and on 5xx / lost responses for idempotent methods only, and typed errors
+(`integrations.intervals.errors`). Credentials travel only in the Authorization header and never
+appear in exceptions or logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import logging
+import random
+import time
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+from integrations.intervals import errors
+from integrations.intervals.ratelimit import RateLimitExceeded, get_limiter
+from integrations.intervals.schemas import Activity, Athlete, OAuthToken, parse_list
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+_http_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
+
+
+def _http() -> httpx.AsyncClient:
+    """One pooled AsyncClient per event loop (connections cannot cross loops)."""
+    loop = asyncio.get_running_loop()
+    client = _http_clients.get(loop)
+    if client is None or client.is_closed:
+        client = httpx.AsyncClient(
+            headers={"User-Agent": f"Threshold/0.1 (+{settings.SITE_URL})", "Accept": "application/json"},
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            follow_redirects=False,
+        )
+        _http_clients[loop] = client
+    return client
+
+
+@dataclass(frozen=True)
+class Bearer:
+    """An OAuth access token (reaches only the athlete who granted it)."""
+
+    token: str
+
+    def header(self) -> str:
+        return f"Bearer {self.token}"
+
+    def __repr__(self) -> str:  # never print the secret
+        return "Bearer(***)"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A personal API key (HTTP Basic, username literally API_KEY)."""
+
+    key: str
+
+    def header(self) -> str:
+        return "Basic " + base64.b64encode(f"API_KEY:{self.key}".encode()).decode()
+
+    def __repr__(self) -> str:
+        return "ApiKey(***)"
+
+
+Credential = Bearer | ApiKey
+
+
+def _retry_after_seconds(response: httpx.Response) -> float | None:
+    raw = response.headers.get("Retry-After")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(raw)
+        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+
+
+def _backoff(attempt: int) -> float:
+    # Full jitter: spread retries of concurrent callers.
+    return random.uniform(0, min(4.0, 0.25 * (2 ** (attempt - 1))))
+
+
+def _upstream_message(response: httpx.Response) -> str:
+    """A short, credential-free excerpt of an upstream error body."""
+    try:
+        body = response.json()
+        text = str(body.get("error") or body.get("message") or "") if isinstance(body, dict) else ""
+    except ValueError:
+        text = response.text
+    return text.strip().replace("\n", " ")[:200]
+
+
+class IntervalsClient:
+    """Calls for one credential. Cheap to construct; the HTTP pool is shared per event loop."""
+
+    def __init__(self, credential: Credential | None = None, *, base_url: str | None = None) -> None:
+        self.credential = credential
+        self.base_url = (base_url or settings.INTERVALS_BASE_URL).rstrip("/")
+        self.calls = 0  # upstream HTTP attempts made by this client (for tests and benchmarks)
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        data: dict[str, str] | None = None,
+        authenticated: bool = True,
+    ) -> Any:
+        """Send one logical request with retries; return the decoded JSON body (or None)."""
+        method = method.upper()
+        idempotent = method in IDEMPOTENT_METHODS
+        timeout_s: float = settings.INTERVALS_TIMEOUT_SECONDS
+        deadline = time.monotonic() + settings.INTERVALS_DEADLINE_SECONDS
+        max_attempts: int = settings.INTERVALS_MAX_ATTEMPTS
+        headers = {}
+        if authenticated:
+            if self.credential is None:
+                raise errors.UpstreamAuthError("no credential")
+            headers["Authorization"] = self.credential.header()
+        url = self.base_url + path
+        last_exc: errors.IntervalsError | None = None
+
+        for attempt in range(1, max_attempts + 1):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                await get_limiter().acquire(max_wait=remaining)
+            except RateLimitExceeded as exc:
+                raise errors.UpstreamRateLimited(
+                    "local upstream budget exhausted", retry_after=exc.wait_seconds
+                ) from None
+            remaining = deadline - time.monotonic()
+            per_try = max(0.05, min(timeout_s, remaining))
+            self.calls += 1
+            try:
+                response = await _http().request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    data=data,
+                    headers=headers,
+                    timeout=httpx.Timeout(per_try, connect=min(3.0, per_try)),
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # The request never reached the server: safe to retry whatever the method.
+                last_exc = errors.UpstreamUnavailable(f"connect failed: {type(exc).__name__}")
+            except httpx.TimeoutException as exc:
+                last_exc = errors.UpstreamUnavailable(f"timed out: {type(exc).__name__}")
+                if not idempotent:
+                    raise last_exc from None
+            except httpx.TransportError as exc:
+                last_exc = errors.UpstreamUnavailable(f"transport error: {type(exc).__name__}")
+                if not idempotent:
+                    raise last_exc from None
+            else:
+                status = response.status_code
+                if status == 429:
+                    wait = _retry_after_seconds(response)
+                    wait = _backoff(attempt) if wait is None else wait
+                    last_exc = errors.UpstreamRateLimited("upstream 429", retry_after=wait)
+                    if attempt == max_attempts or time.monotonic() + wait >= deadline:
+                        raise last_exc
+                    logger.info("intervals: 429 on %s %s, retrying in %.2fs", method, path, wait)
+                    await asyncio.sleep(wait)
+                    continue
+                if status >= 500:
+                    last_exc = errors.UpstreamUnavailable(f"upstream {status}", status=status)
+                    if not idempotent:
+                        raise last_exc
+                elif status >= 400:
+                    raise self._client_error(response)
+                else:
+                    if not response.content:
+                        return None
+                    try:
+                        return response.json()
+                    except ValueError:
+                        raise errors.UpstreamUnavailable("upstream sent a non-JSON body", status=status) from None
+            if attempt < max_attempts:
+                pause = _backoff(attempt)
+                if time.monotonic() + pause >= deadline:
+                    break
+                logger.info("intervals: %s on %s %s, retry %d", last_exc, method, path, attempt)
+                await asyncio.sleep(pause)
+        raise last_exc or errors.UpstreamUnavailable("deadline exceeded")
+
+    @staticmethod
+    def _client_error(response: httpx.Response) -> errors.IntervalsError:
+        status = response.status_code
+        detail = _upstream_message(response)
+        if status == 401:
+            return errors.UpstreamAuthError(detail, status=status)
+        if status == 403:
+            return errors.UpstreamForbidden(detail, status=status)
+        if status == 404:
+            return errors.UpstreamNotFound(detail, status=status)
+        return errors.UpstreamInvalid(detail, status=status)
+
+    # --- OAuth ---------------------------------------------------------------------------------------
+    async def exchange_code(self, code: str) -> OAuthToken:
+        """Trade an authorization code for a token (single use, so never retried on 5xx)."""
+        payload = await self.request(
+            "POST",
+            "/api/oauth/token",
+            data={
+                "client_id": settings.INTERVALS_CLIENT_ID,
+                "client_secret": settings.INTERVALS_CLIENT_SECRET,
+                "code": code,
+            },
+            authenticated=False,
+        )
+        return OAuthToken.model_validate(payload)
+
+    async def disconnect_app(self) -> None:
+        await self.request("DELETE", "/api/v1/disconnect-app")
+
+    # --- Reads ---------------------------------------------------------------------------------------
+    async def get_athlete(self, athlete_id: str = "0") -> Athlete:
+        return Athlete.model_validate(await self.request("GET", f"/api/v1/athlete/{athlete_id}"))
+
+    async def get_connections(self, athlete_id: str = "0") -> dict[str, Any]:
+        payload = await self.request("GET", f"/api/v1/athlete/{athlete_id}/connections")
+        return payload if isinstance(payload, dict) else {}
+
+    async def list_activities(
+        self, athlete_id: str, oldest: str, newest: str, limit: int | None = None
+    ) -> list[Activity]:
+        params: dict[str, Any] = {"oldest": oldest, "newest": newest}
+        if limit:
+            params["limit"] = limit
+        payload = await self.request("GET", f"/api/v1/athlete/{athlete_id}/activities", params=params)
+        return parse_list(Activity, payload)

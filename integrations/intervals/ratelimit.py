@@ -1,0 +1,140 @@
+"""The deployment-wide upstream rate limiter (about 10 requests/s to Intervals.icu, short burst).
+
+Intervals.icu limits by IP, and every worker of every replica shares our egress addresses, so the
+budget is shared through Redis when REDIS_URL is set: a GCRA reservation in one Lua call, atomic
+across processes. Callers reserve the next free slot and sleep until it comes, so bursts queue in
+order instead of stampeding.
+
+Without Redis (the embedded default) the same algorithm runs in-process. If Redis fails at run time
+the limiter falls back to the in-process bucket at the same rate and logs it: upstream calls keep
+working (fail open, per process) rather than every tool failing because of a cache outage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+_KEY = "thr:intervals:gcra"
+
+# KEYS[1] = bucket key; ARGV = interval_ms, tolerance_ms, max_wait_ms. Returns wait in ms (>=0) when a
+# slot was reserved, or -(wait) when the wait would exceed max_wait (nothing reserved).
+_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local max_wait = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local wait = tat - tolerance - now
+if wait < 0 then wait = 0 end
+if wait > max_wait then return -wait - 1 end
+local new_tat = tat + interval
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now + interval))
+return wait
+"""
+
+
+class RateLimitExceeded(Exception):
+    """The next free slot is further away than the caller can wait."""
+
+    def __init__(self, wait_seconds: float) -> None:
+        super().__init__(f"upstream budget exhausted for {wait_seconds:.1f}s")
+        self.wait_seconds = wait_seconds
+
+
+@dataclass
+class _Gcra:
+    interval: float
+    tolerance: float
+    tat: float = 0.0
+
+    def reserve(self, now: float, max_wait: float) -> float:
+        tat = max(self.tat, now)
+        wait = max(0.0, tat - self.tolerance - now)
+        if wait > max_wait:
+            return -wait - 0.001
+        self.tat = tat + self.interval
+        return wait
+
+
+class UpstreamLimiter:
+    """Reserve upstream request slots. One instance per process; safe across event loops/threads."""
+
+    def __init__(self, rate_per_second: float, burst: int, redis_url: str = "") -> None:
+        self.interval = 1.0 / rate_per_second
+        self.tolerance = self.interval * max(burst - 1, 0)
+        self.redis_url = redis_url
+        self._local = _Gcra(self.interval, self.tolerance)
+        self._lock = threading.Lock()
+        self._redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, object] = weakref.WeakKeyDictionary()
+        self._script_sha: str | None = None
+        self._redis_failed_at = 0.0
+
+    def _reserve_local(self, max_wait: float) -> float:
+        with self._lock:
+            return self._local.reserve(time.monotonic(), max_wait)
+
+    async def _reserve_redis(self, max_wait: float) -> float:
+        import redis.asyncio as aioredis
+
+        loop = asyncio.get_running_loop()
+        client = self._redis.get(loop)
+        if client is None:
+            client = aioredis.from_url(self.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+            self._redis[loop] = client
+        result = await client.eval(  # type: ignore[attr-defined]
+            _LUA, 1, _KEY, int(self.interval * 1000), int(self.tolerance * 1000), int(max_wait * 1000)
+        )
+        return float(result) / 1000.0
+
+    async def acquire(self, max_wait: float) -> float:
+        """Wait for a slot; return the seconds waited. Raise RateLimitExceeded past `max_wait`."""
+        wait: float
+        # After a Redis failure, use the local bucket for a few seconds before trying Redis again.
+        if self.redis_url and time.monotonic() - self._redis_failed_at > 5.0:
+            try:
+                wait = await self._reserve_redis(max_wait)
+            except Exception as exc:  # Redis down or black-holed
+                self._redis_failed_at = time.monotonic()
+                logger.warning(
+                    "upstream limiter: Redis unavailable (%s); using the per-process bucket", type(exc).__name__
+                )
+                wait = self._reserve_local(max_wait)
+        else:
+            wait = self._reserve_local(max_wait)
+        if wait < 0:
+            raise RateLimitExceeded(-wait)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return wait
+
+
+_limiter: UpstreamLimiter | None = None
+_limiter_lock = threading.Lock()
+
+
+def get_limiter() -> UpstreamLimiter:
+    global _limiter
+    with _limiter_lock:
+        if _limiter is None:
+            _limiter = UpstreamLimiter(
+                settings.INTERVALS_RATE_PER_SECOND, settings.INTERVALS_RATE_BURST, settings.REDIS_URL
+            )
+        return _limiter
+
+
+def reset_limiter() -> None:
+    """Forget the process-wide limiter (tests change the rate)."""
+    global _limiter
+    with _limiter_lock:
+        _limiter = None

@@ -1,0 +1,216 @@
+"""The tool catalogue: one `ToolSpec` per tool, with its scope, annotations and strict schemas.
+
+Tools are plain async functions `handler(call, args) -> ToolResult`. The catalogue turns them into
+SDK tools whose input schema forbids unknown arguments, whose output schema is published, and whose
+answer is `structuredContent` plus a short text rendering. Every failure becomes a clear `isError`
+result; nothing raised inside a tool reaches the client as a stack trace or a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.tools.base import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
+from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from integrations.intervals import errors
+from mcpserver.principal import AthleteAccess, AthleteResolutionError, Principal, resolve_athlete
+
+logger = logging.getLogger(__name__)
+
+
+class ToolInput(ArgModelBase):
+    """Base of every tool's arguments: unknown arguments are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+
+class AthleteInput(ToolInput):
+    athlete: str | None = Field(
+        default=None, description="Athlete name or id; omit to use the default athlete of this URL."
+    )
+
+
+class DateWindowInput(AthleteInput):
+    start: date | None = Field(default=None, description="First day, ISO date in the athlete's local calendar.")
+    end: date | None = Field(default=None, description="Last day (inclusive), ISO date, athlete-local.")
+
+
+class AthleteEcho(BaseModel):
+    id: str
+    name: str
+    timezone: str
+
+
+class ToolFailure(Exception):
+    """A deliberate, user-facing tool error: the message is shown to the model as is."""
+
+
+@dataclass
+class ToolResult:
+    data: dict[str, Any]
+    text: str
+
+
+@dataclass
+class ToolCall:
+    """What a tool handler gets besides its arguments."""
+
+    principal: Principal
+    tool_name: str
+
+    def athlete(self, wanted: str | None) -> AthleteAccess:
+        """Resolve the athlete and check this tool is allowed on them, before any upstream call."""
+        try:
+            access = resolve_athlete(self.principal, wanted)
+        except AthleteResolutionError as exc:
+            raise ToolFailure(str(exc)) from None
+        spec = REGISTRY[self.tool_name]
+        if not access.allows_scope(spec.scope):
+            raise ToolFailure(
+                f"{spec.name} needs the Intervals.icu permission {spec.scope}, which {access.name} did not grant. "
+                "Reconnect Intervals.icu from the Threshold dashboard and tick it."
+            )
+        return access
+
+
+Handler = Callable[[ToolCall, Any], Awaitable[ToolResult]]
+
+
+@dataclass
+class ToolSpec:
+    name: str
+    title: str
+    description: str
+    input_model: type[ToolInput]
+    output_model: type[BaseModel]
+    handler: Handler
+    scope: str | None  # Intervals.icu scope the tool needs; None = needs no athlete data
+    read_only: bool = True
+    destructive: bool = False
+    idempotent: bool = True
+    open_world: bool = True
+    group: str = "read"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def annotations(self) -> ToolAnnotations:
+        return ToolAnnotations(
+            title=self.title,
+            read_only_hint=self.read_only,
+            destructive_hint=self.destructive,
+            idempotent_hint=self.idempotent,
+            open_world_hint=self.open_world,
+        )
+
+
+REGISTRY: dict[str, ToolSpec] = {}
+
+
+def register(spec: ToolSpec) -> ToolSpec:
+    if spec.name in REGISTRY:
+        raise ValueError(f"duplicate tool {spec.name}")
+    REGISTRY[spec.name] = spec
+    return spec
+
+
+def compact_schema(schema: Any) -> Any:
+    """Strip pydantic's generated titles: they cost context and say nothing the names don't."""
+    if isinstance(schema, dict):
+        out: dict[str, Any] = {}
+        for key, value in schema.items():
+            if key == "title" and isinstance(value, str):
+                continue
+            if key in ("properties", "$defs") and isinstance(value, dict):
+                out[key] = {name: compact_schema(sub) for name, sub in value.items()}
+            else:
+                out[key] = compact_schema(value)
+        return out
+    if isinstance(schema, list):
+        return [compact_schema(v) for v in schema]
+    return schema
+
+
+def validation_message(tool: str, exc: ValidationError) -> str:
+    """One line per problem, naming the argument; never echoes pydantic internals or URLs."""
+    problems = []
+    for err in exc.errors(include_url=False, include_input=False):
+        where = ".".join(str(p) for p in err["loc"]) or "arguments"
+        if err["type"] == "extra_forbidden":
+            problems.append(f"unknown argument '{where}'")
+        else:
+            problems.append(f"{where}: {err['msg']}")
+    return f"Invalid arguments for {tool}: " + "; ".join(problems) + "."
+
+
+def error_result(message: str) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=message)], is_error=True)
+
+
+def principal_from(ctx: Context[Any]) -> Principal:
+    request = ctx.request_context.request
+    principal = getattr(getattr(request, "state", None), "principal", None)
+    if not isinstance(principal, Principal):
+        raise ToolFailure("This tool is only available through a personal Threshold MCP URL.")
+    return principal
+
+
+async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, Any]) -> CallToolResult:
+    """Validate, run and render one tool call. Always returns a result; never raises."""
+    try:
+        args = spec.input_model.model_validate(arguments)
+    except ValidationError as exc:
+        return error_result(validation_message(spec.name, exc))
+    try:
+        result = await spec.handler(ToolCall(principal=principal, tool_name=spec.name), args)
+    except ToolFailure as exc:
+        return error_result(str(exc))
+    except errors.UpstreamRateLimited as exc:
+        return error_result(errors.retry_after_text(exc))
+    except errors.IntervalsError as exc:
+        return error_result(exc.user_message)
+    except Exception:
+        logger.exception("tool %s crashed", spec.name)
+        return error_result(
+            f"{spec.name} failed because of an internal error on Threshold's side. It was logged; try again."
+        )
+    return CallToolResult(
+        content=[TextContent(type="text", text=result.text)],
+        structured_content=result.data,
+    )
+
+
+def _make_fn(spec: ToolSpec) -> Callable[..., Awaitable[CallToolResult]]:
+    async def fn(ctx: Context[Any], **arguments: Any) -> CallToolResult:
+        try:
+            principal = principal_from(ctx)
+        except ToolFailure as exc:
+            return error_result(str(exc))
+        # Arguments were validated by the middleware's strict pass; re-validate from the raw values.
+        return await run_tool(spec, principal, arguments)
+
+    fn.__name__ = spec.name
+    return fn
+
+
+def sdk_tool(spec: ToolSpec) -> Tool:
+    """Build the SDK tool object for a spec, with compact strict schemas."""
+    output_schema = compact_schema(spec.output_model.model_json_schema(mode="serialization"))
+    metadata = FuncMetadata(arg_model=spec.input_model, output_model=spec.output_model, output_schema=output_schema)
+    return Tool(
+        fn=_make_fn(spec),
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        parameters=compact_schema(spec.input_model.model_json_schema(by_alias=True)),
+        fn_metadata=metadata,
+        is_async=True,
+        context_kwarg="ctx",
+        annotations=spec.annotations(),
+    )

@@ -1,0 +1,95 @@
+"""The ASGI gate in front of the MCP session manager.
+
+`/mcp/<token>` (or `/mcp/` with `Authorization: Bearer <token>`) → Principal → MCP. Anything unknown,
+revoked or malformed gets one byte-identical 404 (never 401: a 401 sends Claude into an OAuth
+discovery flow). Each request runs in its own thread-sensitive context, like Django's own handler,
+and closes its database connections afterwards, which Django would otherwise never do for us here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from django.conf import settings
+from django.db import close_old_connections
+from mcp.server.mcpserver import MCPServer
+
+from mcpserver.principal import load_principal
+
+logger = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+
+NOT_FOUND_BODY = (
+    b'{"error":"not_found","message":"This MCP URL is not valid. Copy your personal URL again from your '
+    b'Threshold dashboard."}'
+)
+_JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+
+
+async def _respond(send: Any, status: int, body: bytes, extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = [*_JSON, (b"content-length", str(len(body)).encode()), *(extra_headers or [])]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+class TokenGate:
+    """A raw ASGI app (a class instance, so Starlette's Route treats it as ASGI, not a view)."""
+
+    def __init__(self, server: MCPServer, *, token_in_header: bool = False) -> None:
+        self.server = server
+        self.token_in_header = token_in_header
+
+    def _token(self, scope: Scope) -> str:
+        if self.token_in_header:
+            auth = _header(scope, b"authorization")
+            scheme, _, value = auth.partition(" ")
+            return value.strip() if scheme.lower() == "bearer" else ""
+        return str(scope.get("path_params", {}).get("token", ""))
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        async with ThreadSensitiveContext():
+            try:
+                token = self._token(scope)
+                principal = await sync_to_async(load_principal)(token) if token else None
+                if principal is None:
+                    await _respond(tracking_send, 404, NOT_FOUND_BODY)
+                    return
+                if scope["method"] != "POST":
+                    # Stateless mode has no standalone stream or session to end: GET would hang open.
+                    body = b'{"error":"method_not_allowed","message":"Use POST for MCP requests."}'
+                    await _respond(tracking_send, 405, body, [(b"allow", b"POST")])
+                    return
+                length = _header(scope, b"content-length")
+                if length.isdigit() and int(length) > settings.MCP_MAX_BODY_BYTES:
+                    body = b'{"error":"payload_too_large","message":"Request body too large."}'
+                    await _respond(tracking_send, 413, body)
+                    return
+                scope.setdefault("state", {})["principal"] = principal
+                await self.server.session_manager.handle_request(scope, receive, tracking_send)
+            except Exception:
+                logger.exception("MCP gate failure")
+                if not started:
+                    body = (
+                        b'{"error":"unavailable","message":"Threshold is temporarily unavailable. Try again shortly."}'
+                    )
+                    await _respond(send, 503, body, [(b"retry-after", b"5")])
+            finally:
+                await sync_to_async(close_old_connections)()

@@ -1,0 +1,107 @@
+"""The MCP server: one `MCPServer`, tools filtered per token, stateless Streamable HTTP with JSON.
+
+`tools/list` shows only what the request's Principal may use; `tools/call` for anything else answers
+exactly like an unknown tool, before any tool code or upstream request runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
+from pydantic import ValidationError
+
+from mcpserver import tools as _tools  # noqa: F401  (registers the catalogue)
+from mcpserver.catalogue import REGISTRY, error_result, sdk_tool, validation_message
+from mcpserver.principal import Principal
+
+INSTRUCTIONS = (
+    "Threshold gives you live access to an athlete's Intervals.icu training data. "
+    "Dates are ISO dates in the athlete's own calendar and time zone, inclusive ('start'/'end'); answers "
+    "show dates with their weekday. Every answer names the athlete it is about: check it. "
+    "When the URL reaches several athletes, pass 'athlete' (name or id) or call select_athlete. "
+    "Units are spelled out in each answer. Activities imported from Strava cannot be read through the "
+    "Intervals.icu API: they are flagged as unavailable, never zero. Preview writes with dry_run first."
+)
+
+
+def allowed_tools(principal: Principal) -> set[str]:
+    """Tool names usable by this principal: a tool is allowed if some athlete grants its scope."""
+    names = set()
+    for spec in REGISTRY.values():
+        if spec.scope is None or any(a.allows_scope(spec.scope) for a in principal.athletes):
+            names.add(spec.name)
+    return names
+
+
+def _principal(ctx: ServerRequestContext[Any, Any]) -> Principal | None:
+    request = ctx.request
+    principal = getattr(getattr(request, "state", None), "principal", None)
+    return principal if isinstance(principal, Principal) else None
+
+
+async def per_token_tools(ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+    """Deny by default: filter tools/list, refuse and pre-validate tools/call."""
+    if ctx.method not in ("tools/list", "tools/call"):
+        return await call_next(ctx)
+    principal = _principal(ctx)
+    allowed = allowed_tools(principal) if principal is not None else set()
+    if ctx.method == "tools/call":
+        params = ctx.params or {}
+        name = params.get("name")
+        if not isinstance(name, str) or name not in allowed:
+            # Same answer for a tool that does not exist and one this token may not use.
+            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
+        arguments = params.get("arguments") or {}
+        if not isinstance(arguments, dict):
+            return error_result(f"Invalid arguments for {name}: arguments must be an object.")
+        try:
+            REGISTRY[name].input_model.model_validate(arguments)
+        except ValidationError as exc:
+            return error_result(validation_message(name, exc))
+        return await call_next(ctx)
+    result = await call_next(ctx)
+    if isinstance(result, dict):
+        return {**result, "tools": [t for t in result.get("tools", []) if t.get("name") in allowed]}
+    tools = getattr(result, "tools", None)
+    if tools is not None and hasattr(result, "model_copy"):
+        return result.model_copy(update={"tools": [t for t in tools if t.name in allowed]})
+    return result
+
+
+def _transport_security() -> TransportSecuritySettings:
+    hosts: list[str] = []
+    for host in settings.ALLOWED_HOSTS:
+        if host == "*":
+            continue
+        hosts += [host, f"{host}:*"]
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=hosts,
+        allowed_origins=list(settings.MCP_ALLOWED_ORIGINS),
+    )
+
+
+def build_mcp() -> MCPServer:
+    """A fresh server with its own session manager (one per ASGI app / event loop)."""
+    server = MCPServer(
+        "threshold",
+        title="Threshold",
+        version="0.1.0",
+        instructions=INSTRUCTIONS,
+        website_url=settings.SITE_URL,
+        tools=[sdk_tool(spec) for spec in REGISTRY.values()],
+        middleware=[per_token_tools],
+    )
+    server.streamable_http_app(
+        stateless_http=True,
+        json_response=True,
+        transport_security=_transport_security(),
+        max_request_body_size=settings.MCP_MAX_BODY_BYTES,
+    )
+    return server

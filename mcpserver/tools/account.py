@@ -1,0 +1,56 @@
+"""whoami: who this MCP URL belongs to and what it can reach."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from mcpserver.catalogue import REGISTRY, AthleteEcho, ToolCall, ToolInput, ToolResult, ToolSpec, register
+
+
+class WhoamiInput(ToolInput):
+    pass
+
+
+class WhoamiAthlete(AthleteEcho):
+    tools: list[str]
+    is_default: bool = False
+
+
+class WhoamiOutput(BaseModel):
+    owner: str
+    role: str
+    athletes: list[WhoamiAthlete]
+    tools: list[str]
+    note: str | None = None
+
+
+async def whoami(call: ToolCall, args: WhoamiInput) -> ToolResult:
+    from mcpserver.server import allowed_tools
+
+    p = call.principal
+    allowed = sorted(allowed_tools(p))
+    athletes = []
+    for a in p.athletes:
+        tools = sorted(n for n in allowed if REGISTRY[n].scope is not None and a.allows_scope(REGISTRY[n].scope))
+        default = a.athlete_id == p.default_athlete_id or len(p.athletes) == 1
+        athletes.append({**a.echo(), "tools": tools, "is_default": default})
+    data: dict[str, object] = {"owner": p.display_name, "role": p.kind, "athletes": athletes, "tools": allowed}
+    if not p.athletes:
+        data["note"] = "No Intervals.icu account is connected yet: connect it on the Threshold dashboard."
+    names = ", ".join(f"{a.name} ({a.athlete_id}, {a.timezone or 'UTC'})" for a in p.athletes) or "no athlete yet"
+    text = f"Threshold {p.kind} URL of {p.display_name}; athletes: {names}; {len(allowed)} tools."
+    return ToolResult(data=data, text=text)
+
+
+register(
+    ToolSpec(
+        name="whoami",
+        title="Who am I",
+        description="Who this MCP URL belongs to, its role, the athletes it reaches (with time zones) and its tools.",
+        input_model=WhoamiInput,
+        output_model=WhoamiOutput,
+        handler=whoami,
+        scope=None,
+        open_world=False,
+    )
+)

@@ -1,0 +1,17 @@
+// Copy buttons: <button data-copy="#selector">. No inline scripts, so a strict CSP can apply.
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest("[data-copy]");
+  if (!button) return;
+  const field = document.querySelector(button.dataset.copy);
+  if (!field) return;
+  const text = field.value || field.textContent;
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch (e) {
+    field.select();
+    document.execCommand("copy");
+  }
+  const label = button.textContent;
+  button.textContent = "Copied";
+  setTimeout(() => { button.textContent = label; }, 1500);
+});

@@ -1,0 +1,152 @@
+"""Shared fixtures: real servers on loopback ports, named people, the sandbox upstream.
+
+The Intervals.icu sandbox runs under uvicorn on its own loopback port (a real HTTP upstream, so
+timeouts and faults behave as on the wire); the product runs under uvicorn too, in a thread of this
+process, so tests can look at the sandbox's counters and the database directly.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import uvicorn
+from django.conf import settings as dj_settings
+
+from integrations.intervals.ratelimit import reset_limiter
+
+MARA = "i100001"  # cyclist, Europe/Stockholm
+DIEGO = "i100002"  # runner, America/Denver
+AROHA = "i100003"  # triathlete, Pacific/Auckland
+SAM = "i100004"  # coach who also trains, Europe/London
+PASSWORD = "correct-horse-battery-42"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerThread:
+    """uvicorn in a background thread, started and stopped cleanly."""
+
+    def __init__(self, app: Any, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@dataclass
+class Sandbox:
+    state: Any
+    url: str
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    from integrations.intervals.sandbox import SandboxConfig, SandboxState, create_app
+
+    config = SandboxConfig(clients={"threshold-test": ("threshold-test-secret", None)})
+    state = SandboxState(config)
+    server = ServerThread(create_app(state=state)).start()
+    yield Sandbox(state=state, url=server.url)
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _upstream_settings(request: pytest.FixtureRequest, settings: Any) -> Iterator[None]:
+    """Point the client seam at the sandbox; generous upstream budget unless a test sets its own."""
+    settings.INTERVALS_CLIENT_ID = "threshold-test"
+    settings.INTERVALS_CLIENT_SECRET = "threshold-test-secret"
+    settings.INTERVALS_RATE_PER_SECOND = 1000.0
+    settings.INTERVALS_RATE_BURST = 1000
+    settings.INTERVALS_DEADLINE_SECONDS = 10.0
+    if "sandbox" in request.fixturenames:
+        sb = request.getfixturevalue("sandbox")
+        settings.INTERVALS_BASE_URL = sb.url
+        sb.state.faults.clear()
+    reset_limiter()
+    yield
+    reset_limiter()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_redis() -> None:
+    """Tests share the machine's Redis: start from an empty test database."""
+    if dj_settings.REDIS_URL:
+        import redis
+
+        redis.Redis.from_url(dj_settings.REDIS_URL).flushdb()
+
+
+@pytest.fixture
+def product(sandbox: Sandbox, settings: Any, transactional_db: Any) -> Iterator[ServerThread]:
+    """The whole product (Django + MCP) served by uvicorn on a loopback port."""
+    from config.asgi import build_application
+
+    port = free_port()
+    settings.SITE_URL = f"http://127.0.0.1:{port}"
+    settings.CSRF_TRUSTED_ORIGINS = [settings.SITE_URL]
+    server = ServerThread(build_application(mount_sandbox=False), port=port).start()
+    yield server
+    server.stop()
+
+
+def make_athlete(
+    email: str, *, athlete_id: str | None, sandbox: Sandbox | None = None, scopes: str | None = None
+) -> Any:
+    """A verified user, optionally linked to a sandbox athlete with its demo token."""
+    from allauth.account.models import EmailAddress
+
+    from accounts.models import User
+    from integrations.intervals.actions import link_intervals
+    from integrations.intervals.schemas import OAuthAthlete, OAuthToken
+
+    user = User.objects.create_user(email, PASSWORD)
+    EmailAddress.objects.create(user=user, email=email, verified=True, primary=True)
+    if athlete_id and sandbox is not None:
+        athlete = sandbox.state.athletes[athlete_id]
+        token = OAuthToken(
+            access_token=sandbox.state.demo_token(athlete_id),
+            scope=scopes or "ACTIVITY:WRITE,WELLNESS:WRITE,CALENDAR:WRITE,LIBRARY:WRITE,SETTINGS:WRITE,CHATS:WRITE",
+            athlete=OAuthAthlete(id=athlete_id.removeprefix("i"), name=_athlete_name(athlete)),
+        )
+        link_intervals(user, token, timezone=_athlete_field(athlete, "timezone"))
+    return user
+
+
+def _athlete_field(athlete: Any, name: str) -> Any:
+    return athlete[name] if isinstance(athlete, dict) else getattr(athlete, name)
+
+
+def _athlete_name(athlete: Any) -> str:
+    return str(_athlete_field(athlete, "name"))
+
+
+def mcp_url(server: ServerThread, user: Any) -> str:
+    from accounts.actions import ensure_athlete_token, reveal_token
+
+    row = ensure_athlete_token(user)
+    assert row is not None
+    return f"{server.url}/mcp/{reveal_token(row)}"

@@ -1,0 +1,113 @@
+"""A newcomer in headless Chromium: sign up, verify, connect the sandbox athlete, copy the URL, use it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core import mail
+from mcp.client import Client
+
+from tests.conftest import PASSWORD, Sandbox, ServerThread
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is required for browser tests (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes are still
+    # plain synchronous calls, so Django's async-safety guard is relaxed for this test only.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        context = browser.new_context(viewport={"width": 1100, "height": 900})
+        context.grant_permissions(["clipboard-read", "clipboard-write"])
+        yield context.new_page()
+        browser.close()
+    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+def test_it_takes_a_newcomer_from_signup_to_a_working_mcp_url(page: Any, product: ServerThread, sandbox: Sandbox) -> None:
+    email = "newcomer@example.com"
+    page.goto(product.url + "/")
+    page.get_by_role("link", name="Create your account").click()
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password1]", PASSWORD)
+    page.fill("input[name=password2]", PASSWORD)
+    page.get_by_role("button", name=re.compile("sign up", re.I)).click()
+    page.wait_for_url(re.compile(r"/accounts/confirm-email/"))
+
+    # The verification email (printed to the console in `make run`) carries the confirmation link.
+    assert len(mail.outbox) == 1
+    link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mail.outbox[0].body)
+    assert link, mail.outbox[0].body
+    page.goto(link.group(0))
+    page.get_by_role("button", name=re.compile("confirm", re.I)).click()
+    page.wait_for_url(re.compile(r"/dashboard/"))
+    assert "Not connected yet" in page.inner_text("[data-testid=link-status]")
+
+    page.get_by_role("button", name="Connect Intervals.icu").click()
+    page.wait_for_url(re.compile(re.escape(sandbox.url) + r"/oauth/authorize"))
+    page.screenshot(path=str(ARTIFACTS / "spine-2-authorize.png"), full_page=True)
+    page.select_option("select[name=athlete]", "i100001")
+    page.get_by_role("button", name=re.compile("approve", re.I)).click()
+    page.wait_for_url(re.compile(r"/dashboard/"))
+    status = page.inner_text("[data-testid=link-status]")
+    assert "Mara Lindqvist" in status and "Europe/Stockholm" in status
+    assert "read & write" in page.inner_text("table.scopes")
+
+    mcp_url = page.input_value("#mcp-url")
+    assert mcp_url.startswith(product.url + "/mcp/thr_")
+    page.get_by_role("button", name="Copy").click()
+    assert page.evaluate("navigator.clipboard.readText()") == mcp_url
+    page.screenshot(path=str(ARTIFACTS / "spine-3-dashboard.png"), full_page=True)
+
+    async def use_it() -> Any:
+        async with Client(mcp_url, mode="legacy") as client:
+            return await client.call_tool("get_training_history", {})
+
+    result = asyncio.run(use_it())
+    assert not result.is_error, result.content
+    assert result.structured_content["athlete"]["name"] == "Mara Lindqvist"
+    assert result.structured_content["count"] > 0
+
+
+def test_it_keeps_the_account_usable_after_a_denied_consent(page: Any, product: ServerThread, sandbox: Sandbox) -> None:
+    from tests.conftest import make_athlete
+
+    make_athlete("denier@example.com", athlete_id=None)
+    page.goto(product.url + "/accounts/login/")
+    page.fill("input[name=login]", "denier@example.com")
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name=re.compile("sign in", re.I)).click()
+    page.wait_for_url(re.compile(r"/dashboard/"))
+    page.get_by_role("button", name="Connect Intervals.icu").click()
+    page.get_by_role("button", name=re.compile("deny", re.I)).click()
+    page.wait_for_url(re.compile(r"/dashboard/"))
+    assert "not connected" in page.inner_text(".messages").lower()
+    assert "Not connected yet" in page.inner_text("[data-testid=link-status]")
+    page.screenshot(path=str(ARTIFACTS / "spine-denied.png"), full_page=True)

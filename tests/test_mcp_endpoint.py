@@ -1,0 +1,141 @@
+"""The personal MCP URL end to end: uvicorn on loopback, the official `mcp` client, the sandbox upstream."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+from mcp.client import Client
+
+from tests.conftest import AROHA, MARA, Sandbox, ServerThread, make_athlete, mcp_url
+
+pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
+
+MODES = ["auto", "legacy"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def mara_url(product: ServerThread, sandbox: Sandbox) -> str:
+    return mcp_url(product, make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox))
+
+
+def upstream_activities(sandbox: Sandbox, athlete_id: str, start: date, end: date) -> list[dict[str, Any]]:
+    """Ask the sandbox directly, as the real API would answer, to know what to expect."""
+    response = httpx.get(
+        f"{sandbox.url}/api/v1/athlete/{athlete_id}/activities",
+        params={"oldest": start.isoformat(), "newest": f"{end.isoformat()}T23:59:59"},
+        headers={"Authorization": f"Bearer {sandbox.state.demo_token(athlete_id)}"},
+    )
+    response.raise_for_status()
+    return list(response.json())
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_it_lists_tools_and_reads_training_history(mara_url: str, sandbox: Sandbox, mode: str) -> None:
+    end = date.today() - timedelta(days=1)
+    start = end - timedelta(days=13)
+    expected = [a for a in upstream_activities(sandbox, MARA, start, end) if a.get("source") != "STRAVA"]
+    assert expected, "the sandbox athlete should have trained in two weeks"
+
+    async with Client(mara_url, mode=mode) as client:  # type: ignore[arg-type]
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+        assert {"whoami", "get_athlete_profile", "get_training_history"} <= set(tools)
+        history = tools["get_training_history"]
+        assert history.annotations is not None and history.annotations.read_only_hint is True
+        assert history.output_schema is not None
+        assert history.input_schema.get("additionalProperties") is False
+
+        result = await client.call_tool("get_training_history", {"start": start.isoformat(), "end": end.isoformat()})
+    assert not result.is_error, result.content
+    data = result.structured_content
+    assert data is not None
+    assert data["athlete"] == {"id": MARA, "name": "Mara Lindqvist", "timezone": "Europe/Stockholm"}
+    real_rows = [r for r in data["activities"] if "unavailable" not in r]
+    assert len(real_rows) == len(expected)
+    by_id = {r["id"]: r for r in real_rows}
+    for activity in expected:
+        row = by_id[activity["id"]]
+        assert row["name"] == activity["name"]
+        assert row["sport"] == activity["type"]
+        assert row["load"] == round(activity["icu_training_load"])
+        day = date.fromisoformat(activity["start_date_local"][:10])
+        assert row["date"] == f"{day:%a} {day.isoformat()}"
+    assert "Mara Lindqvist" in result.content[0].text  # type: ignore[union-attr]
+
+
+async def test_it_flags_strava_stubs_as_unavailable_never_zero(mara_url: str, sandbox: Sandbox) -> None:
+    end = date.today()
+    start = end - timedelta(days=200)
+    stubs = [a for a in upstream_activities(sandbox, MARA, start, end) if a.get("source") == "STRAVA"]
+    assert stubs, "the sandbox seeds Strava stubs"
+    async with Client(mara_url, mode="legacy") as client:
+        result = await client.call_tool(
+            "get_training_history", {"start": (end - timedelta(days=199)).isoformat(), "end": end.isoformat()}
+        )
+    rows = {r["id"]: r for r in result.structured_content["activities"]}  # type: ignore[index]
+    for stub in stubs:
+        row = rows[str(stub["id"])]
+        assert "Strava" in row["unavailable"]
+        assert "load" not in row and "duration" not in row
+
+
+async def test_it_rejects_bad_arguments_with_a_clear_tool_error(mara_url: str) -> None:
+    async with Client(mara_url, mode="legacy") as client:
+        wrong_type = await client.call_tool("get_training_history", {"start": "last tuesday"})
+        unknown = await client.call_tool("get_training_history", {"api_key": "x"})
+        too_long = await client.call_tool("get_training_history", {"start": "2020-01-01", "end": "2026-01-01"})
+        reversed_window = await client.call_tool("get_training_history", {"start": "2026-02-01", "end": "2026-01-01"})
+    assert wrong_type.is_error and "start" in wrong_type.content[0].text  # type: ignore[union-attr]
+    assert unknown.is_error and "unknown argument 'api_key'" in unknown.content[0].text  # type: ignore[union-attr]
+    assert too_long.is_error and "maximum is" in too_long.content[0].text  # type: ignore[union-attr]
+    assert reversed_window.is_error and "after end" in reversed_window.content[0].text  # type: ignore[union-attr]
+
+
+async def test_it_reports_an_upstream_outage_as_a_tool_error_not_a_500(mara_url: str, sandbox: Sandbox) -> None:
+    sandbox.state.faults.set(status=500)
+    async with Client(mara_url, mode="legacy") as client:
+        result = await client.call_tool("get_training_history", {})
+    assert result.is_error
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert "not answering" in text and "Traceback" not in text
+
+
+async def test_it_retries_a_429_and_still_answers(mara_url: str, sandbox: Sandbox) -> None:
+    sandbox.state.faults.set(status=429, retry_after=0, times=2)
+    async with Client(mara_url, mode="legacy") as client:
+        result = await client.call_tool("get_training_history", {})
+    assert not result.is_error, result.content
+
+
+async def test_it_answers_the_same_token_as_a_bearer_header(product: ServerThread, sandbox: Sandbox) -> None:
+    url = mcp_url(product, make_athlete("aroha@example.com", athlete_id=AROHA, sandbox=sandbox))
+    token = url.rsplit("/", 1)[1]
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"})
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with Client(streamable_http_client(f"{product.url}/mcp/", http_client=http), mode="legacy") as client:
+        result = await client.call_tool("whoami", {})
+    assert result.structured_content["athletes"][0]["timezone"] == "Pacific/Auckland"  # type: ignore[index]
+
+
+async def test_it_hides_and_refuses_tools_whose_scope_was_not_granted(product: ServerThread, sandbox: Sandbox) -> None:
+    user = make_athlete("partial@example.com", athlete_id=MARA, sandbox=sandbox, scopes="ACTIVITY:READ")
+    url = mcp_url(product, user)
+    async with Client(url, mode="legacy") as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+        assert "get_training_history" in names and "get_athlete_profile" not in names
+        from mcp.shared.exceptions import MCPError
+
+        with pytest.raises(MCPError) as refused:
+            await client.call_tool("get_athlete_profile", {})
+        with pytest.raises(MCPError) as missing:
+            await client.call_tool("no_such_tool", {})
+    assert str(refused.value).replace("get_athlete_profile", "X") == str(missing.value).replace("no_such_tool", "X")
