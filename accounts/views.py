@@ -55,7 +55,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "email_verified": user_email_verified(user),  # type: ignore[arg-type]
     }
     response = render(request, "dashboard.html", context)
-    # The page shows a secret URL: keep it out of caches and referrers.
+    # The page shows a secret URL: keep it out of every cache. (Its own address holds no secret, so the
+    # site-wide same-origin referrer policy stays: "no-referrer" would make browsers send `Origin: null`
+    # on this page's forms, which CSRF protection rightly refuses.)
     response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
     return response

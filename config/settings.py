@@ -49,6 +49,8 @@ for _part in filter(None, (p.strip() for p in _encryption_keys_raw.split(","))):
     ENCRYPTION_KEYS.append((_kid, _key))
 
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'threshold.sqlite3'}")
+if DATABASE_URL.startswith("sqlite"):
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # the embedded default keeps its files here
 REDIS_URL = env_str("REDIS_URL", "")
 
 # --- Intervals.icu ----------------------------------------------------------------------------------

@@ -120,9 +120,25 @@ def register(spec: ToolSpec) -> ToolSpec:
     return spec
 
 
+def _collapse_optional(node: dict[str, Any]) -> dict[str, Any]:
+    """`{"anyOf": [X, {"type": "null"}], "default": null}` → X: optional already means "may be absent"."""
+    any_of = node.get("anyOf")
+    if (
+        isinstance(any_of, list)
+        and len(any_of) == 2
+        and {"type": "null"} in any_of
+        and node.get("default", None) is None
+    ):
+        other = next(s for s in any_of if s != {"type": "null"})
+        rest = {k: v for k, v in node.items() if k not in ("anyOf", "default")}
+        return {**other, **rest}
+    return node
+
+
 def compact_schema(schema: Any) -> Any:
-    """Strip pydantic's generated titles: they cost context and say nothing the names don't."""
+    """Strip what costs context and says nothing: generated titles and `anyOf [X, null]` wrappers."""
     if isinstance(schema, dict):
+        schema = _collapse_optional(schema)
         out: dict[str, Any] = {}
         for key, value in schema.items():
             if key == "title" and isinstance(value, str):

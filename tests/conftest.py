@@ -82,13 +82,15 @@ def _upstream_settings(request: pytest.FixtureRequest, settings: Any) -> Iterato
     settings.INTERVALS_RATE_PER_SECOND = 1000.0
     settings.INTERVALS_RATE_BURST = 1000
     settings.INTERVALS_DEADLINE_SECONDS = 10.0
-    if "sandbox" in request.fixturenames:
-        sb = request.getfixturevalue("sandbox")
+    sb = request.getfixturevalue("sandbox") if "sandbox" in request.fixturenames else None
+    if sb is not None:
         settings.INTERVALS_BASE_URL = sb.url
         sb.state.faults.clear()
     reset_limiter()
     yield
     reset_limiter()
+    if sb is not None:
+        sb.state.faults.clear()  # also releases requests held by a "hang" fault
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -130,18 +132,10 @@ def make_athlete(
         token = OAuthToken(
             access_token=sandbox.state.demo_token(athlete_id),
             scope=scopes or "ACTIVITY:WRITE,WELLNESS:WRITE,CALENDAR:WRITE,LIBRARY:WRITE,SETTINGS:WRITE,CHATS:WRITE",
-            athlete=OAuthAthlete(id=athlete_id.removeprefix("i"), name=_athlete_name(athlete)),
+            athlete=OAuthAthlete(id=athlete_id.removeprefix("i"), name=athlete.name),
         )
-        link_intervals(user, token, timezone=_athlete_field(athlete, "timezone"))
+        link_intervals(user, token, timezone=athlete.timezone)
     return user
-
-
-def _athlete_field(athlete: Any, name: str) -> Any:
-    return athlete[name] if isinstance(athlete, dict) else getattr(athlete, name)
-
-
-def _athlete_name(athlete: Any) -> str:
-    return str(_athlete_field(athlete, "name"))
 
 
 def mcp_url(server: ServerThread, user: Any) -> str:

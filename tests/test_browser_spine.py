@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,7 @@ import pytest
 from django.core import mail
 from mcp.client import Client
 
-from tests.conftest import PASSWORD, Sandbox, ServerThread
+from tests.conftest import PASSWORD, Sandbox, ServerThread, make_athlete
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,13 +23,12 @@ CHROMIUM = "/usr/bin/chromium"
 
 @pytest.fixture
 def page() -> Iterator[Any]:
+    """A Chromium page. Request it last: Playwright's sync API runs an event loop on this thread, so
+    database set-up must happen in fixtures that come before it."""
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is required for browser tests (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes are still
-    # plain synchronous calls, so Django's async-safety guard is relaxed for this test only.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(
@@ -48,10 +47,11 @@ def page() -> Iterator[Any]:
         context.grant_permissions(["clipboard-read", "clipboard-write"])
         yield context.new_page()
         browser.close()
-    os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
-def test_it_takes_a_newcomer_from_signup_to_a_working_mcp_url(page: Any, product: ServerThread, sandbox: Sandbox) -> None:
+def test_it_takes_a_newcomer_from_signup_to_a_working_mcp_url(
+    product: ServerThread, sandbox: Sandbox, page: Any
+) -> None:
     email = "newcomer@example.com"
     page.goto(product.url + "/")
     page.get_by_role("link", name="Create your account").click()
@@ -90,16 +90,22 @@ def test_it_takes_a_newcomer_from_signup_to_a_working_mcp_url(page: Any, product
         async with Client(mcp_url, mode="legacy") as client:
             return await client.call_tool("get_training_history", {})
 
-    result = asyncio.run(use_it())
+    # Playwright's sync API owns this thread's event loop: run the MCP client on its own thread.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        result = pool.submit(asyncio.run, use_it()).result(timeout=60)
     assert not result.is_error, result.content
     assert result.structured_content["athlete"]["name"] == "Mara Lindqvist"
     assert result.structured_content["count"] > 0
 
 
-def test_it_keeps_the_account_usable_after_a_denied_consent(page: Any, product: ServerThread, sandbox: Sandbox) -> None:
-    from tests.conftest import make_athlete
+@pytest.fixture
+def denier(transactional_db: Any) -> Any:
+    return make_athlete("denier@example.com", athlete_id=None)
 
-    make_athlete("denier@example.com", athlete_id=None)
+
+def test_it_keeps_the_account_usable_after_a_denied_consent(
+    product: ServerThread, sandbox: Sandbox, denier: Any, page: Any
+) -> None:
     page.goto(product.url + "/accounts/login/")
     page.fill("input[name=login]", "denier@example.com")
     page.fill("input[name=password]", PASSWORD)

@@ -115,8 +115,19 @@ async def test_it_retries_a_429_and_still_answers(mara_url: str, sandbox: Sandbo
     assert not result.is_error, result.content
 
 
-async def test_it_answers_the_same_token_as_a_bearer_header(product: ServerThread, sandbox: Sandbox) -> None:
-    url = mcp_url(product, make_athlete("aroha@example.com", athlete_id=AROHA, sandbox=sandbox))
+@pytest.fixture
+def aroha_url(product: ServerThread, sandbox: Sandbox) -> str:
+    return mcp_url(product, make_athlete("aroha@example.com", athlete_id=AROHA, sandbox=sandbox))
+
+
+@pytest.fixture
+def partial_url(product: ServerThread, sandbox: Sandbox) -> str:
+    user = make_athlete("partial@example.com", athlete_id=MARA, sandbox=sandbox, scopes="ACTIVITY:READ")
+    return mcp_url(product, user)
+
+
+async def test_it_answers_the_same_token_as_a_bearer_header(product: ServerThread, aroha_url: str) -> None:
+    url = aroha_url
     token = url.rsplit("/", 1)[1]
     http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"})
     from mcp.client.streamable_http import streamable_http_client
@@ -126,10 +137,8 @@ async def test_it_answers_the_same_token_as_a_bearer_header(product: ServerThrea
     assert result.structured_content["athletes"][0]["timezone"] == "Pacific/Auckland"  # type: ignore[index]
 
 
-async def test_it_hides_and_refuses_tools_whose_scope_was_not_granted(product: ServerThread, sandbox: Sandbox) -> None:
-    user = make_athlete("partial@example.com", athlete_id=MARA, sandbox=sandbox, scopes="ACTIVITY:READ")
-    url = mcp_url(product, user)
-    async with Client(url, mode="legacy") as client:
+async def test_it_hides_and_refuses_tools_whose_scope_was_not_granted(partial_url: str) -> None:
+    async with Client(partial_url, mode="legacy") as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert "get_training_history" in names and "get_athlete_profile" not in names
         from mcp.shared.exceptions import MCPError

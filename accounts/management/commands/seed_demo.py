@@ -44,8 +44,7 @@ class Command(BaseCommand):
         athletes = []
         for athlete_id, email in DEMO_ATHLETES:
             record = state.athletes[athlete_id]
-            name = record["name"] if isinstance(record, dict) else record.name
-            timezone = record["timezone"] if isinstance(record, dict) else record.timezone
+            name, timezone = record.name, record.timezone
             user = User.objects.filter(email=email).first()
             if user is None:
                 user = User.objects.create_user(email, DEMO_PASSWORD, name=name)

@@ -1,0 +1,76 @@
+"""Sign-up, verification and login through allauth: verification gates the MCP URL, no enumeration."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from accounts.models import McpToken, User
+from tests.conftest import PASSWORD, make_athlete
+
+pytestmark = pytest.mark.django_db
+
+
+def signup(client: Client, email: str) -> tuple[int, str]:
+    response = client.post(
+        "/accounts/signup/", {"email": email, "password1": PASSWORD, "password2": PASSWORD}, follow=True
+    )
+    return response.status_code, response.redirect_chain[-1][0] if response.redirect_chain else ""
+
+
+def test_it_issues_the_mcp_url_only_after_the_email_is_verified() -> None:
+    client = Client()
+    signup(client, "athlete@example.com")
+    user = User.objects.get(email="athlete@example.com")
+    # Unverified: not logged in, and logging in only leads back to "verify your email".
+    assert client.get("/dashboard/")["Location"].startswith("/accounts/login/")
+    login = client.post("/accounts/login/", {"login": "athlete@example.com", "password": PASSWORD})
+    assert login["Location"] == "/accounts/confirm-email/"
+    assert not McpToken.objects.filter(user=user).exists()
+
+    link = re.search(r"/accounts/confirm-email/[^/\s]+/", mail.outbox[-1].body)
+    assert link
+    client.post(link.group(0))
+    dashboard = client.get("/dashboard/")
+    assert dashboard.status_code == 200
+    token = McpToken.objects.get(user=user)
+    assert token.revoked_at is None
+    assert b"/mcp/thr_" in dashboard.content and token.hint[-4:].encode() in dashboard.content
+    assert "no-store" in dashboard["Cache-Control"]
+    assert dashboard["Referrer-Policy"] in ("same-origin", "no-referrer")
+
+
+def test_it_does_not_reveal_whether_an_email_is_registered_on_signup() -> None:
+    make_athlete("taken@example.com", athlete_id=None)
+    mail.outbox.clear()
+    taken = signup(Client(), "taken@example.com")
+    fresh = signup(Client(), "fresh@example.com")
+    assert taken == fresh  # same status, same "verify your email" page
+    assert len(mail.outbox) == 2  # the owner of the taken address is told by email, not the visitor
+    assert User.objects.filter(email="taken@example.com").count() == 1
+
+
+def test_it_answers_password_reset_the_same_for_known_and_unknown_addresses() -> None:
+    make_athlete("known@example.com", athlete_id=None)
+    known = Client().post("/accounts/password/reset/", {"email": "known@example.com"}, follow=True)
+    unknown = Client().post("/accounts/password/reset/", {"email": "nobody@example.com"}, follow=True)
+    assert known.redirect_chain == unknown.redirect_chain
+    assert known.status_code == unknown.status_code == 200
+
+
+def test_it_gives_one_message_for_a_wrong_password_and_an_unknown_account() -> None:
+    make_athlete("known@example.com", athlete_id=None)
+    wrong = Client().post("/accounts/login/", {"login": "known@example.com", "password": "wrong-password-1"})
+    unknown = Client().post("/accounts/login/", {"login": "nobody@example.com", "password": "wrong-password-1"})
+    assert wrong.status_code == unknown.status_code == 200
+    errors_wrong = re.findall(rb'class="errorlist[^"]*"[^>]*>(.*?)</ul>', wrong.content, re.S)
+    errors_unknown = re.findall(rb'class="errorlist[^"]*"[^>]*>(.*?)</ul>', unknown.content, re.S)
+    assert errors_wrong and errors_wrong == errors_unknown
+
+
+def test_it_keeps_the_dashboard_behind_login() -> None:
+    response = Client().get("/dashboard/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]

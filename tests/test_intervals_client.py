@@ -1,0 +1,139 @@
+"""The client seam against the sandbox's fault knobs: retries, Retry-After, deadlines, the shared limiter."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from integrations.intervals import errors
+from integrations.intervals.client import ApiKey, Bearer, IntervalsClient
+from integrations.intervals.ratelimit import UpstreamLimiter
+from tests.conftest import DIEGO, MARA, SAM, Sandbox
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def mara(sandbox: Sandbox) -> IntervalsClient:
+    return IntervalsClient(Bearer(sandbox.state.demo_token(MARA)))
+
+
+def calls_to(sandbox: Sandbox, fragment: str) -> list[Any]:
+    return [r for r in sandbox.state.requests if fragment in r[1]]
+
+
+async def test_it_reads_the_athlete_through_the_seam(sandbox: Sandbox) -> None:
+    athlete = await mara(sandbox).get_athlete("0")
+    assert athlete.name == "Mara Lindqvist" and athlete.timezone == "Europe/Stockholm"
+    assert any(s.ftp for s in athlete.sportSettings)
+
+
+async def test_it_retries_429_honouring_retry_after(sandbox: Sandbox) -> None:
+    sandbox.state.faults.set(status=429, retry_after=1, times=1)
+    client = mara(sandbox)
+    started = time.monotonic()
+    athlete = await client.get_athlete("0")
+    elapsed = time.monotonic() - started
+    assert athlete.id == MARA
+    assert client.calls == 2
+    assert elapsed >= 0.95, "the Retry-After of 1 s must be waited out"
+
+
+async def test_it_gives_up_on_429_when_retry_after_passes_the_deadline(sandbox: Sandbox, settings: Any) -> None:
+    settings.INTERVALS_DEADLINE_SECONDS = 2.0
+    sandbox.state.faults.set(status=429, retry_after=30)
+    client = mara(sandbox)
+    started = time.monotonic()
+    with pytest.raises(errors.UpstreamRateLimited) as exc:
+        await client.get_athlete("0")
+    assert time.monotonic() - started < 1.0, "no point waiting when the answer would come too late"
+    assert exc.value.retry_after == 30
+    assert "retry after about 30 s" in errors.retry_after_text(exc.value)
+
+
+async def test_it_retries_5xx_for_reads_with_bounded_attempts(sandbox: Sandbox, settings: Any) -> None:
+    settings.INTERVALS_MAX_ATTEMPTS = 3
+    sandbox.state.faults.set(status=502, times=2)
+    client = mara(sandbox)
+    assert (await client.get_athlete("0")).id == MARA
+    assert client.calls == 3
+    sandbox.state.faults.set(status=500)
+    client = mara(sandbox)
+    with pytest.raises(errors.UpstreamUnavailable):
+        await client.get_athlete("0")
+    assert client.calls == 3
+
+
+async def test_it_never_retries_a_post_on_5xx(sandbox: Sandbox) -> None:
+    sandbox.state.faults.set(status=500, path_contains="/events")
+    client = mara(sandbox)
+    with pytest.raises(errors.UpstreamUnavailable):
+        await client.request(
+            "POST",
+            f"/api/v1/athlete/{MARA}/events",
+            json={"category": "NOTE", "start_date_local": "2026-12-01T00:00:00", "name": "x"},
+        )
+    assert client.calls == 1
+
+
+async def test_it_bounds_a_hanging_upstream_by_the_deadline(sandbox: Sandbox, settings: Any) -> None:
+    settings.INTERVALS_TIMEOUT_SECONDS = 0.3
+    settings.INTERVALS_DEADLINE_SECONDS = 1.0
+    sandbox.state.faults.set(hang=True)
+    started = time.monotonic()
+    with pytest.raises(errors.UpstreamUnavailable):
+        await mara(sandbox).get_athlete("0")
+    assert time.monotonic() - started < 1.6
+
+
+async def test_it_maps_upstream_refusals_to_typed_errors(sandbox: Sandbox) -> None:
+    with pytest.raises(errors.UpstreamForbidden):
+        await mara(sandbox).get_athlete(DIEGO)  # a bearer token reaches only its own athlete
+    with pytest.raises(errors.UpstreamAuthError):
+        await IntervalsClient(Bearer("0" * 32)).get_athlete("0")
+
+
+async def test_it_keeps_credentials_out_of_errors(sandbox: Sandbox) -> None:
+    token = sandbox.state.demo_token(MARA)
+    sandbox.state.faults.set(status=500)
+    with pytest.raises(errors.UpstreamUnavailable) as exc:
+        await IntervalsClient(Bearer(token)).get_athlete("0")
+    assert token not in str(exc.value) and token not in repr(exc.value.__dict__)
+    assert token not in repr(Bearer(token)) and "key" not in repr(ApiKey("key"))
+
+
+async def test_it_reads_a_coach_roster_with_an_api_key_only(sandbox: Sandbox) -> None:
+    roster = await IntervalsClient(ApiKey(sandbox.state.api_key(SAM))).request("GET", "/api/v1/athletes")
+    ids = {a["id"] for a in roster}
+    assert {MARA, DIEGO} <= ids
+    with pytest.raises(errors.UpstreamForbidden):
+        await mara(sandbox).request("GET", "/api/v1/athletes")
+
+
+async def test_it_shares_one_budget_across_workers_through_redis(settings: Any) -> None:
+    """Two limiter instances (two workers) on one Redis key never exceed the deployment-wide rate."""
+    import redis.asyncio as aioredis
+
+    await aioredis.from_url(settings.REDIS_URL).delete("thr:intervals:gcra")
+    workers = [UpstreamLimiter(20.0, 2, settings.REDIS_URL) for _ in range(2)]
+    stamps: list[float] = []
+
+    async def one(limiter: UpstreamLimiter) -> None:
+        await limiter.acquire(max_wait=10)
+        stamps.append(time.monotonic())
+
+    started = time.monotonic()
+    await asyncio.gather(*(one(workers[i % 2]) for i in range(30)))
+    elapsed = time.monotonic() - started
+    # 30 slots at 20/s with a burst of 2: the last slot is due after (30 - 2) / 20 = 1.4 s.
+    assert elapsed >= 1.3
+    stamps.sort()
+    busiest = max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps)
+    assert busiest <= 20 + 2

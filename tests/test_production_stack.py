@@ -1,0 +1,119 @@
+"""The same code on the production shape: DEBUG off, PostgreSQL, Redis, several stateless workers."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings as dj_settings
+from mcp.client import Client
+
+from tests.conftest import MARA, Sandbox, free_port, make_athlete
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def production_env(**extra: str) -> dict[str, str]:
+    key_id, key = dj_settings.ENCRYPTION_KEYS[0]
+    db = dj_settings.DATABASES["default"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
+    env.update(
+        {
+            "DEBUG": "0",
+            "SECRET_KEY": "a-production-secret-that-is-long-enough-for-tests",
+            # The same key material the test process encrypted with, so workers can read the rows.
+            "ENCRYPTION_KEYS": f"{key_id}:{base64.urlsafe_b64encode(key).decode()}",
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "REDIS_URL": dj_settings.REDIS_URL,
+            "INTERVALS_CLIENT_ID": "threshold-test",
+            "INTERVALS_CLIENT_SECRET": "threshold-test-secret",
+            "SECURE_SSL_REDIRECT": "0",
+            "DB_POOL_MAX_SIZE": "4",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def test_it_refuses_to_start_in_production_without_its_secrets() -> None:
+    env = production_env()
+    for name in ("SECRET_KEY", "ENCRYPTION_KEYS", "INTERVALS_CLIENT_SECRET"):
+        env.pop(name)
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "missing: ENCRYPTION_KEYS, INTERVALS_CLIENT_SECRET, SECRET_KEY" in result.stderr
+
+
+@pytest.fixture
+def workers(sandbox: Sandbox, settings: Any) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    settings.SITE_URL = url
+    env = production_env(SITE_URL=url, INTERVALS_BASE_URL=sandbox.url, ALLOWED_HOSTS="127.0.0.1")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.post(f"{url}/mcp/x", timeout=1).status_code == 404:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("uvicorn workers did not start")
+            time.sleep(0.2)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_it_serves_legacy_and_modern_clients_from_two_stateless_workers(workers: str, sandbox: Sandbox) -> None:
+    from accounts.actions import ensure_athlete_token, reveal_token
+
+    row = ensure_athlete_token(make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox))
+    assert row is not None
+    url = f"{workers}/mcp/{reveal_token(row)}"
+
+    async def sessions() -> list[int]:
+        async def one(mode: str) -> int:
+            async with Client(url, mode=mode) as client:  # type: ignore[arg-type]
+                tools = await client.list_tools()
+                result = await client.call_tool("get_training_history", {})
+                assert not result.is_error, result.content
+                assert result.structured_content["athlete"]["id"] == MARA  # type: ignore[index]
+                return len(tools.tools)
+
+        return await asyncio.gather(*(one("legacy" if i % 2 else "auto") for i in range(12)))
+
+    counts = asyncio.run(sessions())
+    assert len(counts) == 12 and len(set(counts)) == 1
