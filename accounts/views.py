@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -9,6 +11,7 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
 from accounts.actions import ensure_athlete_token, reveal_token, user_email_verified
+from accounts.models import User
 from integrations.intervals.models import IntervalsLink
 
 SCOPE_LABELS = {
@@ -43,8 +46,8 @@ def _scope_rows(link: IntervalsLink | None) -> list[dict[str, str]]:
 @never_cache
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    user = request.user
-    token_row = ensure_athlete_token(user)  # type: ignore[arg-type]
+    user = cast(User, request.user)  # login_required
+    token_row = ensure_athlete_token(user)
     link = IntervalsLink.objects.filter(user=user).first()
     mcp_url = f"{settings.SITE_URL}/mcp/{reveal_token(token_row)}" if token_row else None
     context = {
@@ -52,7 +55,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "scope_rows": _scope_rows(link),
         "mcp_url": mcp_url,
         "token_row": token_row,
-        "email_verified": user_email_verified(user),  # type: ignore[arg-type]
+        "email_verified": user_email_verified(user),
     }
     response = render(request, "dashboard.html", context)
     # The page shows a secret URL: keep it out of every cache. (Its own address holds no secret, so the

@@ -40,7 +40,7 @@ def build_application(*, mount_sandbox: bool | None = None) -> Starlette:
         from integrations.intervals.sandbox_mount import embedded_sandbox
 
         routes.append(Mount("/sandbox/intervals", app=embedded_sandbox()))
-    routes.append(Mount("/", app=django_app))
+    routes.append(Mount("/", app=django_app))  # type: ignore[arg-type]  # Django's handler is a plain ASGI app
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -9,18 +9,16 @@ and closes its database connections afterwards, which Django would otherwise nev
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.db import close_old_connections
 from mcp.server.mcpserver import MCPServer
+from starlette.types import Message, Receive, Scope, Send
 
 from mcpserver.principal import load_principal
 
 logger = logging.getLogger(__name__)
-
-Scope = dict[str, Any]
 
 NOT_FOUND_BODY = (
     b'{"error":"not_found","message":"This MCP URL is not valid. Copy your personal URL again from your '
@@ -29,7 +27,9 @@ NOT_FOUND_BODY = (
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
 
 
-async def _respond(send: Any, status: int, body: bytes, extra_headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _respond(
+    send: Send, status: int, body: bytes, extra_headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
     headers = [*_JSON, (b"content-length", str(len(body)).encode()), *(extra_headers or [])]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
@@ -56,10 +56,10 @@ class TokenGate:
             return value.strip() if scheme.lower() == "bearer" else ""
         return str(scope.get("path_params", {}).get("token", ""))
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
-        async def tracking_send(message: dict[str, Any]) -> None:
+        async def tracking_send(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True

@@ -68,9 +68,8 @@ async def per_token_tools(ctx: ServerRequestContext[Any, Any], call_next: CallNe
     result = await call_next(ctx)
     if isinstance(result, dict):
         return {**result, "tools": [t for t in result.get("tools", []) if t.get("name") in allowed]}
-    tools = getattr(result, "tools", None)
-    if tools is not None and hasattr(result, "model_copy"):
-        return result.model_copy(update={"tools": [t for t in tools if t.name in allowed]})
+    if result is not None and isinstance(getattr(result, "tools", None), list):
+        return result.model_copy(update={"tools": [t for t in result.tools if t.name in allowed]})  # type: ignore[attr-defined]
     return result
 
 

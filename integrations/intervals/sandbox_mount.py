@@ -22,6 +22,6 @@ def sandbox_config(**overrides: Any) -> Any:
 
 
 def embedded_sandbox() -> Any:
-    from integrations.intervals.sandbox import create_app
+    from integrations.intervals.sandbox.app import create_app
 
     return create_app(config=sandbox_config())
