@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from coaching.actions import WriteRecord
 from integrations.intervals import errors
 from mcpserver.principal import AthleteAccess, AthleteResolutionError, Principal, resolve_athlete
 
@@ -55,8 +57,13 @@ class ToolFailure(Exception):
 
 @dataclass
 class ToolResult:
+    """A tool's answer. Write tools set `write` (it goes to the access log, for undo) or `preview`."""
+
     data: dict[str, Any]
     text: str
+    write: WriteRecord | None = None
+    preview: bool = False
+    undo_of_id: int | None = None
 
 
 @dataclass
@@ -65,6 +72,7 @@ class ToolCall:
 
     principal: Principal
     tool_name: str
+    resolved: AthleteAccess | None = None
 
     def athlete(self, wanted: str | None) -> AthleteAccess:
         """Resolve the athlete and check this tool is allowed on them, before any upstream call."""
@@ -78,6 +86,7 @@ class ToolCall:
                 f"{spec.name} needs the Intervals.icu permission {spec.scope}, which {access.name} did not grant. "
                 "Reconnect Intervals.icu from the Threshold dashboard and tick it."
             )
+        self.resolved = access
         return access
 
 
@@ -93,7 +102,7 @@ class ToolSpec:
     output_model: type[BaseModel]
     handler: Handler
     scope: str | None  # Intervals.icu scope the tool needs; None = needs no athlete data
-    read_only: bool = True
+    read_only: bool = True  # False for tools that write upstream (their calls are journaled)
     destructive: bool = False
     idempotent: bool = True
     open_world: bool = True
@@ -178,28 +187,62 @@ def principal_from(ctx: Context[Any]) -> Principal:
 
 
 async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, Any]) -> CallToolResult:
-    """Validate, run and render one tool call. Always returns a result; never raises."""
+    """Validate, run, render and log one tool call. Always returns a result; never raises."""
     try:
         args = spec.input_model.model_validate(arguments)
     except ValidationError as exc:
         return error_result(validation_message(spec.name, exc))
+    call = ToolCall(principal=principal, tool_name=spec.name)
+    result: ToolResult | None = None
+    message = ""
     try:
-        result = await spec.handler(ToolCall(principal=principal, tool_name=spec.name), args)
+        result = await spec.handler(call, args)
     except ToolFailure as exc:
-        return error_result(str(exc))
+        message = str(exc)
     except errors.UpstreamRateLimited as exc:
-        return error_result(errors.retry_after_text(exc))
+        message = errors.retry_after_text(exc)
     except errors.IntervalsError as exc:
-        return error_result(exc.user_message)
+        message = exc.user_message
     except Exception:
         logger.exception("tool %s crashed", spec.name)
-        return error_result(
-            f"{spec.name} failed because of an internal error on Threshold's side. It was logged; try again."
-        )
+        message = f"{spec.name} failed because of an internal error on Threshold's side. It was logged; try again."
+    await _log_call(spec, call, result, message)
+    if result is None:
+        return error_result(message)
     return CallToolResult(
         content=[TextContent(type="text", text=result.text)],
         structured_content=result.data,
     )
+
+
+async def _log_call(spec: ToolSpec, call: ToolCall, result: ToolResult | None, error: str) -> None:
+    """Append the call to the athlete's access log. A logging failure never fails the tool."""
+    from coaching.actions import record_tool_call
+
+    principal, access = call.principal, call.resolved
+    if result is None:
+        outcome, summary = "error", error
+    elif result.preview:
+        outcome, summary = "preview", result.text
+    else:
+        outcome, summary = "ok", result.text
+    own = access is not None and principal.user_id == access.link_user_id
+    actor = "Your assistant" if own or access is None else f"Coach {principal.display_name}"
+    try:
+        await sync_to_async(record_tool_call)(
+            token_id=principal.token_id,
+            actor_label=actor,
+            tool=spec.name,
+            athlete_id=access.athlete_id if access else "",
+            athlete_user_id=access.link_user_id if access else principal.user_id,
+            outcome=outcome,
+            summary=summary,
+            is_write=not spec.read_only,
+            write=result.write if result else None,
+            undo_of_id=result.undo_of_id if result else None,
+        )
+    except Exception:
+        logger.exception("could not record the access log for %s", spec.name)
 
 
 def _make_fn(spec: ToolSpec) -> Callable[..., Awaitable[CallToolResult]]:

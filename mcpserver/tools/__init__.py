@@ -1,5 +1,10 @@
-"""Tool modules, one per area. Importing this package registers every tool in the catalogue."""
+"""Tool modules, one per area. Importing this package registers every tool in the catalogue.
 
-from mcpserver.tools import account, history, profile
+Every module in this package is imported (in name order), so adding a tool area is adding a module.
+"""
 
-__all__ = ["account", "history", "profile"]
+import importlib
+import pkgutil
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    importlib.import_module(f"{__name__}.{_module}")
