@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -152,6 +153,9 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if TESTING:
+    # One test database per run, so concurrent runs on one machine never drop each other's database.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_threshold_{os.getpid()}"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _pool_max = env_int("DB_POOL_MAX_SIZE", 0)
     if _pool_max > 0:
@@ -169,7 +173,8 @@ if REDIS_URL:
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "thr"),
+            # Tests get a prefix per run: concurrent runs share the machine's Redis without interfering.
+            "KEY_PREFIX": f"thr-test-{os.getpid()}" if TESTING else env_str("CACHE_KEY_PREFIX", "thr"),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }

@@ -94,12 +94,16 @@ def _upstream_settings(request: pytest.FixtureRequest, settings: Any) -> Iterato
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _clean_redis() -> None:
-    """Tests share the machine's Redis: start from an empty test database."""
+def _clean_redis() -> Iterator[None]:
+    """Tests share the machine's Redis (cache keys are prefixed per run): drop this run's keys after."""
+    yield
     if dj_settings.REDIS_URL:
         import redis
 
-        redis.Redis.from_url(dj_settings.REDIS_URL).flushdb()
+        client = redis.Redis.from_url(dj_settings.REDIS_URL)
+        prefix = dj_settings.CACHES["default"].get("KEY_PREFIX", "")
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
 
 
 @pytest.fixture

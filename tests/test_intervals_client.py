@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from typing import Any
 
 import pytest
@@ -119,10 +120,8 @@ async def test_it_reads_a_coach_roster_with_an_api_key_only(sandbox: Sandbox) ->
 
 async def test_it_shares_one_budget_across_workers_through_redis(settings: Any) -> None:
     """Two limiter instances (two workers) on one Redis key never exceed the deployment-wide rate."""
-    import redis.asyncio as aioredis
-
-    await aioredis.from_url(settings.REDIS_URL).delete("thr:intervals:gcra")
-    workers = [UpstreamLimiter(20.0, 2, settings.REDIS_URL) for _ in range(2)]
+    key = f"thr:test:gcra:{uuid.uuid4().hex}"  # private to this test, whatever else shares Redis
+    workers = [UpstreamLimiter(20.0, 2, settings.REDIS_URL, key=key) for _ in range(2)]
     stamps: list[float] = []
 
     async def one(limiter: UpstreamLimiter) -> None:

@@ -70,10 +70,11 @@ class _Gcra:
 class UpstreamLimiter:
     """Reserve upstream request slots. One instance per process; safe across event loops/threads."""
 
-    def __init__(self, rate_per_second: float, burst: int, redis_url: str = "") -> None:
+    def __init__(self, rate_per_second: float, burst: int, redis_url: str = "", key: str = _KEY) -> None:
         self.interval = 1.0 / rate_per_second
         self.tolerance = self.interval * max(burst - 1, 0)
         self.redis_url = redis_url
+        self.key = key
         self._local = _Gcra(self.interval, self.tolerance)
         self._lock = threading.Lock()
         self._redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, object] = weakref.WeakKeyDictionary()
@@ -93,7 +94,7 @@ class UpstreamLimiter:
             client = aioredis.from_url(self.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
             self._redis[loop] = client
         result = await client.eval(  # type: ignore[attr-defined]
-            _LUA, 1, _KEY, int(self.interval * 1000), int(self.tolerance * 1000), int(max_wait * 1000)
+            _LUA, 1, self.key, int(self.interval * 1000), int(self.tolerance * 1000), int(max_wait * 1000)
         )
         return float(result) / 1000.0
 
