@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 
 from accounts.actions import ensure_athlete_token, reveal_token, user_email_verified
 from accounts.models import User
+from coaching.models import AccessLogEntry
 from integrations.intervals.models import IntervalsLink
 
 SCOPE_LABELS = {
@@ -51,6 +52,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     link = IntervalsLink.objects.filter(user=user).first()
     mcp_url = f"{settings.SITE_URL}/mcp/{reveal_token(token_row)}" if token_row else None
     context = {
+        "recent_log": AccessLogEntry.objects.filter(athlete_user=user)[:5],
         "link": link,
         "scope_rows": _scope_rows(link),
         "mcp_url": mcp_url,

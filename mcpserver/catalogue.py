@@ -35,14 +35,12 @@ class ToolInput(ArgModelBase):
 
 
 class AthleteInput(ToolInput):
-    athlete: str | None = Field(
-        default=None, description="Athlete name or id; omit to use the default athlete of this URL."
-    )
+    athlete: str | None = Field(default=None, description="Name or id; default: this URL's athlete")
 
 
 class DateWindowInput(AthleteInput):
-    start: date | None = Field(default=None, description="First day, ISO date in the athlete's local calendar.")
-    end: date | None = Field(default=None, description="Last day (inclusive), ISO date, athlete-local.")
+    start: date | None = Field(default=None, description="First day, athlete-local")
+    end: date | None = Field(default=None, description="Last day, inclusive")
 
 
 class AthleteEcho(BaseModel):
@@ -110,9 +108,12 @@ class ToolSpec:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def annotations(self) -> ToolAnnotations:
+        """Truthful hints. For read-only tools the destructive/idempotent hints carry no meaning (per the
+        spec), so they are left out; the title is the tool's own `title`."""
+        if self.read_only:
+            return ToolAnnotations(read_only_hint=True, open_world_hint=self.open_world)
         return ToolAnnotations(
-            title=self.title,
-            read_only_hint=self.read_only,
+            read_only_hint=False,
             destructive_hint=self.destructive,
             idempotent_hint=self.idempotent,
             open_world_hint=self.open_world,
@@ -160,6 +161,27 @@ def compact_schema(schema: Any) -> Any:
     if isinstance(schema, list):
         return [compact_schema(v) for v in schema]
     return schema
+
+
+def shallow_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The published outputSchema: top-level fields and their JSON types only.
+
+    The full model still validates every answer server-side (the SDK checks structuredContent against
+    it); the client only needs the shape, and nested detail would cost context on every conversation.
+    """
+
+    def kind(node: dict[str, Any]) -> dict[str, Any]:
+        if "$ref" in node or node.get("type") == "object" or "additionalProperties" in node:
+            return {"type": "object"}
+        if node.get("type") == "array":
+            return {"type": "array"}
+        if "anyOf" in node:
+            types = sorted({kind(n).get("type", "object") for n in node["anyOf"]})
+            return {"type": types[0] if len(types) == 1 else types}
+        return {k: v for k, v in node.items() if k in ("type", "enum")}
+
+    props = schema.get("properties", {})
+    return {"type": "object", "properties": {name: kind(sub) for name, sub in props.items()}}
 
 
 def validation_message(tool: str, exc: ValidationError) -> str:
@@ -260,7 +282,7 @@ def _make_fn(spec: ToolSpec) -> Callable[..., Awaitable[CallToolResult]]:
 
 def sdk_tool(spec: ToolSpec) -> Tool:
     """Build the SDK tool object for a spec, with compact strict schemas."""
-    output_schema = compact_schema(spec.output_model.model_json_schema(mode="serialization"))
+    output_schema = shallow_schema(compact_schema(spec.output_model.model_json_schema(mode="serialization")))
     metadata = FuncMetadata(arg_model=spec.input_model, output_model=spec.output_model, output_schema=output_schema)
     return Tool(
         fn=_make_fn(spec),

@@ -46,7 +46,7 @@ register(
     ToolSpec(
         name="whoami",
         title="Who am I",
-        description="Who this MCP URL belongs to, its role, the athletes it reaches (with time zones) and its tools.",
+        description="Whose URL this is, its role, the athletes it reaches (time zones) and its tools.",
         input_model=WhoamiInput,
         output_model=WhoamiOutput,
         handler=whoami,

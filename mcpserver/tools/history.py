@@ -19,8 +19,8 @@ STRAVA_NOTE = "Imported from Strava: Intervals.icu may not share Strava data thr
 
 
 class HistoryInput(DateWindowInput):
-    sport: str | None = Field(default=None, description="Only this sport, e.g. Ride, Run, Swim (case-insensitive).")
-    name: str | None = Field(default=None, description="Only activities whose name contains this text.")
+    sport: str | None = Field(default=None, description="e.g. Ride, Run, Swim")
+    name: str | None = Field(default=None, description="Name contains")
 
 
 class HistoryRow(BaseModel):
@@ -154,9 +154,8 @@ register(
         name="get_training_history",
         title="Training history",
         description=(
-            "Completed activities between start and end (athlete-local, inclusive; default the last 28 days, "
-            "at most a year): date with weekday, sport, name, duration, distance, load, intensity, HR, power. "
-            "Optional sport and name filters."
+            "Completed activities (default last 28 days, max 1 year): date, sport, name, duration, distance, "
+            "load, intensity, HR, power."
         ),
         input_model=HistoryInput,
         output_model=HistoryOutput,

@@ -191,8 +191,8 @@ register(
         name="get_athlete_profile",
         title="Athlete profile",
         description=(
-            "Thresholds per sport (FTP, LTHR, max HR, threshold pace), power/HR/pace zones as absolute values and "
-            "% of threshold, weight, resting HR, time zone and connected devices."
+            "Thresholds per sport (FTP, LTHR, threshold pace), power/HR/pace zones in absolute values and % of "
+            "threshold, weight, time zone, connected devices."
         ),
         input_model=ProfileInput,
         output_model=ProfileOutput,

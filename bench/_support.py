@@ -1,0 +1,121 @@
+"""Shared set-up for benchmarks: an isolated SQLite database, the sandbox on a loopback port, a principal."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+_DB_DIR = tempfile.mkdtemp(prefix="threshold-bench-")
+
+
+def bench_env(**extra: str) -> dict[str, str]:
+    """Environment for benchmark processes: embedded default, own database, sandbox not mounted."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": f"sqlite:///{_DB_DIR}/bench.sqlite3",
+            "INTERVALS_SANDBOX": "0",
+            "INTERVALS_CLIENT_ID": "threshold-dev",
+            "INTERVALS_CLIENT_SECRET": "threshold-dev-secret",
+            "INTERVALS_RATE_PER_SECOND": "100000",
+            "INTERVALS_RATE_BURST": "100000",
+            "LOG_LEVEL": "WARNING",
+            "REDIS_URL": "",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def setup_django(**extra: str) -> None:
+    os.environ.update(bench_env(**extra))
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 60.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, cwd=ROOT, env=env or bench_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def start_sandbox(latency_ms: int = 0, extra_athletes: int = 0) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "integrations.intervals.sandbox",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--latency-ms",
+        str(latency_ms),
+        "--extra-athletes",
+        str(extra_athletes),
+        "--warm",
+    ]
+    proc = start(cmd)
+    url = f"http://127.0.0.1:{port}"
+    wait_http(url + "/_sandbox/stats")
+    return proc, url
+
+
+def linked_user(email: str, athlete_id: str, name: str, timezone: str, token: str) -> Any:
+    """A verified user linked to a sandbox athlete (Django must be set up)."""
+    from allauth.account.models import EmailAddress
+
+    from accounts.models import User
+    from integrations.intervals.actions import link_intervals
+    from integrations.intervals.schemas import OAuthAthlete, OAuthToken
+
+    user = User.objects.filter(email=email).first() or User.objects.create_user(email, "bench-password-1")
+    EmailAddress.objects.get_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+    scopes = "ACTIVITY:WRITE,WELLNESS:WRITE,CALENDAR:WRITE,LIBRARY:WRITE,SETTINGS:WRITE,CHATS:WRITE"
+    link_intervals(
+        user,
+        OAuthToken(access_token=token, scope=scopes, athlete=OAuthAthlete(id=athlete_id.removeprefix("i"), name=name)),
+        timezone=timezone,
+    )
+    return user
+
+
+def median(values: list[float]) -> float:
+    s = sorted(values)
+    n = len(s)
+    return s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2
+
+
+def percentile(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
