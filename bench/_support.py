@@ -21,7 +21,8 @@ def bench_env(**extra: str) -> dict[str, str]:
     env.update(
         {
             "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": f"sqlite:///{_DB_DIR}/bench.sqlite3",
+            # BENCH_DATABASE_URL (e.g. PostgreSQL) measures the production shape; default: a private SQLite.
+            "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{_DB_DIR}/bench.sqlite3"),
             "INTERVALS_SANDBOX": "0",
             "INTERVALS_CLIENT_ID": "threshold-dev",
             "INTERVALS_CLIENT_SECRET": "threshold-dev-secret",

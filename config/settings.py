@@ -157,7 +157,8 @@ if TESTING:
     # One test database per run, so concurrent runs on one machine never drop each other's database.
     DATABASES["default"]["TEST"] = {"NAME": f"test_threshold_{os.getpid()}"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    _pool_max = env_int("DB_POOL_MAX_SIZE", 0)
+    # Pooled by default: under ASGI, Django would otherwise open a new connection for every request.
+    _pool_max = env_int("DB_POOL_MAX_SIZE", 10)
     if _pool_max > 0:
         # Bounded waits: an exhausted pool fails within seconds instead of stalling requests.
         DATABASES["default"]["OPTIONS"] = {

@@ -249,20 +249,24 @@ async def _log_call(spec: ToolSpec, call: ToolCall, result: ToolResult | None, e
     else:
         outcome, summary = "ok", result.text
     own = access is not None and principal.user_id == access.link_user_id
-    actor = "Your assistant" if own or access is None else f"Coach {principal.display_name}"
+    row: dict[str, Any] = {
+        "token_id": principal.token_id,
+        "actor_label": "Your assistant" if own or access is None else f"Coach {principal.display_name}",
+        "tool": spec.name,
+        "athlete_id": access.athlete_id if access else "",
+        "athlete_user_id": access.link_user_id if access else principal.user_id,
+        "outcome": outcome,
+        "summary": summary,
+        "is_write": not spec.read_only,
+        "write": result.write if result else None,
+        "undo_of_id": result.undo_of_id if result else None,
+    }
+    if spec.read_only and principal.deferred_log is not None:
+        principal.deferred_log.append(row)  # the gate writes it once the answer is on its way
+        return
     try:
-        await sync_to_async(record_tool_call)(
-            token_id=principal.token_id,
-            actor_label=actor,
-            tool=spec.name,
-            athlete_id=access.athlete_id if access else "",
-            athlete_user_id=access.link_user_id if access else principal.user_id,
-            outcome=outcome,
-            summary=summary,
-            is_write=not spec.read_only,
-            write=result.write if result else None,
-            undo_of_id=result.undo_of_id if result else None,
-        )
+        # Writes are journaled before the answer goes out: their pre-image is what makes undo possible.
+        await sync_to_async(record_tool_call)(**row)
     except Exception:
         logger.exception("could not record the access log for %s", spec.name)
 

@@ -9,6 +9,7 @@ and closes its database connections afterwards, which Django would otherwise nev
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
@@ -16,7 +17,7 @@ from django.db import close_old_connections
 from mcp.server.mcpserver import MCPServer
 from starlette.types import Message, Receive, Scope, Send
 
-from mcpserver.principal import load_principal
+from mcpserver.principal import Principal, load_principal
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class TokenGate:
                 started = True
             await send(message)
 
+        principal: Principal | None = None
         async with ThreadSensitiveContext():
             try:
                 token = self._token(scope)
@@ -82,6 +84,7 @@ class TokenGate:
                     body = b'{"error":"payload_too_large","message":"Request body too large."}'
                     await _respond(tracking_send, 413, body)
                     return
+                principal.deferred_log = []
                 scope.setdefault("state", {})["principal"] = principal
                 await self.server.session_manager.handle_request(scope, receive, tracking_send)
             except Exception:
@@ -92,4 +95,19 @@ class TokenGate:
                     )
                     await _respond(send, 503, body, [(b"retry-after", b"5")])
             finally:
-                await sync_to_async(close_old_connections)()
+                pending = principal.deferred_log if principal is not None else None
+                await sync_to_async(_finish)(pending)
+
+
+def _finish(pending_log: list[dict[str, Any]] | None) -> None:
+    """After the response: write the deferred access-log rows, then close DB connections (one hop)."""
+    try:
+        if pending_log:
+            from coaching.actions import record_tool_call
+
+            for row in pending_log:
+                record_tool_call(**row)
+    except Exception:
+        logger.exception("could not write the deferred access log")
+    finally:
+        close_old_connections()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -32,6 +33,7 @@ class AthleteAccess:
     is_self: bool = True
 
     def credential(self) -> Credential:
+        """Decrypt the athlete's upstream token. Pure CPU (no database): safe to call on the event loop."""
         link = IntervalsLink(user_id=self.link_user_id, token_encrypted=self.token_encrypted)
         return Bearer(link.get_token())
 
@@ -52,6 +54,9 @@ class Principal:
     display_name: str
     athletes: list[AthleteAccess]
     default_athlete_id: str = ""
+    # Access-log rows of read calls, written by the gate after the response is sent (one thread hop
+    # fewer per call). None = write at once (no gate to flush them, e.g. in-process use).
+    deferred_log: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     def athlete_ids(self) -> list[str]:
         return [a.athlete_id for a in self.athletes]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import anyio
 import httpx
 import httpx2
 import pytest
@@ -148,3 +149,35 @@ async def test_it_hides_and_refuses_tools_whose_scope_was_not_granted(partial_ur
         with pytest.raises(MCPError) as missing:
             await client.call_tool("no_such_tool", {})
     assert str(refused.value).replace("get_athlete_profile", "X") == str(missing.value).replace("no_such_tool", "X")
+
+
+async def test_it_records_every_call_in_the_athletes_access_log(mara_url: str) -> None:
+    from asgiref.sync import sync_to_async
+
+    from coaching.models import AccessLogEntry
+
+    async with Client(mara_url, mode="legacy") as client:
+        await client.call_tool("get_training_history", {})
+        await client.call_tool("get_training_history", {"start": "2026-02-01", "end": "2026-01-01"})
+
+    def rows() -> list[tuple[str, str, str, bool]]:
+        from django.db import connection
+
+        try:
+            return [
+                (e.tool, e.athlete_id, e.outcome, e.is_write)
+                for e in AccessLogEntry.objects.filter(athlete_user__email="mara@example.com").order_by("pk")
+            ]
+        finally:
+            connection.close()  # this runs on a helper thread the test database teardown cannot see
+
+    # Read calls are journaled right after their answer is sent: give the server a moment.
+    for _ in range(50):
+        found = await sync_to_async(rows)()
+        if len(found) >= 2:
+            break
+        await anyio.sleep(0.05)
+    assert found == [
+        ("get_training_history", MARA, "ok", False),
+        ("get_training_history", MARA, "error", False),
+    ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from pydantic import BaseModel, Field
 
@@ -108,8 +107,7 @@ def history_row(activity: Activity) -> dict[str, object]:
 async def get_training_history(call: ToolCall, args: HistoryInput) -> ToolResult:
     access = call.athlete(args.athlete)
     start, end = resolve_window(access, args.start, args.end, default_days=DEFAULT_DAYS)
-    credential = await sync_to_async(access.credential)()
-    activities = await IntervalsClient(credential).list_activities(
+    activities = await IntervalsClient(access.credential()).list_activities(
         access.athlete_id, start.isoformat(), f"{end.isoformat()}T23:59:59"
     )
     if args.sport:

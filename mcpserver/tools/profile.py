@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from asgiref.sync import sync_to_async
 from pydantic import BaseModel
 
 from integrations.intervals import errors
@@ -150,7 +149,7 @@ CONNECTION_NAMES = {
 
 async def get_athlete_profile(call: ToolCall, args: ProfileInput) -> ToolResult:
     access = call.athlete(args.athlete)
-    client = IntervalsClient(await sync_to_async(access.credential)())
+    client = IntervalsClient(access.credential())
     athlete_task = asyncio.ensure_future(client.get_athlete(access.athlete_id))
     try:
         connections = await client.get_connections(access.athlete_id)
