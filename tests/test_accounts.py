@@ -74,3 +74,9 @@ def test_it_gives_one_message_for_a_wrong_password_and_an_unknown_account() -> N
 def test_it_keeps_the_dashboard_behind_login() -> None:
     response = Client().get("/dashboard/")
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_it_answers_health_and_readiness_probes() -> None:
+    assert Client().get("/healthz").json() == {"status": "ok"}
+    ready = Client().get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
