@@ -83,6 +83,14 @@ async def test_activity_endpoints_match_schema() -> None:
                 r = await c.get(f"/api/v1/activity/{aid}{suffix}", headers=h)
                 assert r.status_code == 200, (suffix, r.text)
                 _check("GET", tpl, 200, r.json())
+        for aid in (outdoor.id, f"{outdoor.id},{data.activities[-1].id},i1"):
+            r = await c.get(f"/api/v1/athlete/0/activities/{aid}?intervals=true", headers=h)
+            assert r.status_code == 200, r.text
+            _check("GET", "/api/v1/athlete/{athleteId}/activities/{ids}", 200, r.json())
+            assert [a["id"] for a in r.json()] == [x for x in aid.split(",") if x != "i1"]
+        foreign = next(a for a in st.athletes[DIEGO].activities if not a.stub).id
+        r = await c.get(f"/api/v1/athlete/0/activities/{foreign}", headers=h)
+        assert r.status_code == 200 and r.json() == []  # another athlete's id is ignored, like a missing one
         r = await c.get(f"/api/v1/activity/{outdoor.id}?intervals=true", headers=h)
         body = r.json()
         assert body["icu_intervals"] and {"WORK", "RECOVERY"} >= {i["type"] for i in body["icu_intervals"]}

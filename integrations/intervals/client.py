@@ -24,7 +24,19 @@ from django.conf import settings
 
 from integrations.intervals import errors
 from integrations.intervals.ratelimit import RateLimitExceeded, get_limiter
-from integrations.intervals.schemas import Activity, Athlete, OAuthToken, parse_list
+from integrations.intervals.schemas import (
+    Activity,
+    Athlete,
+    CurveSet,
+    Event,
+    Folder,
+    Message,
+    OAuthToken,
+    SportSettings,
+    Stream,
+    Wellness,
+    parse_list,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -246,3 +258,53 @@ class IntervalsClient:
             params["limit"] = limit
         payload = await self.request("GET", f"/api/v1/athlete/{athlete_id}/activities", params=params)
         return parse_list(Activity, payload)
+
+    async def get_athlete_activity(
+        self, athlete_id: str, activity_id: str, *, intervals: bool = False
+    ) -> Activity | None:
+        """One activity, asked through its athlete: an id of another athlete comes back as None, never as data."""
+        params = {"intervals": "true"} if intervals else None
+        payload = await self.request("GET", f"/api/v1/athlete/{athlete_id}/activities/{activity_id}", params=params)
+        found = [a for a in parse_list(Activity, payload) if a.id == activity_id]
+        return found[0] if found else None
+
+    async def get_streams(self, activity_id: str, types: list[str]) -> dict[str, Stream]:
+        payload = await self.request(
+            "GET", f"/api/v1/activity/{activity_id}/streams", params={"types": ",".join(types)}
+        )
+        return {s.type: s for s in parse_list(Stream, payload)}
+
+    async def list_activity_messages(self, activity_id: str) -> list[Message]:
+        payload = await self.request("GET", f"/api/v1/activity/{activity_id}/messages")
+        return parse_list(Message, payload)
+
+    async def list_wellness(self, athlete_id: str, oldest: str, newest: str) -> list[Wellness]:
+        payload = await self.request(
+            "GET", f"/api/v1/athlete/{athlete_id}/wellness", params={"oldest": oldest, "newest": newest}
+        )
+        return parse_list(Wellness, payload)
+
+    async def list_events(
+        self, athlete_id: str, oldest: str, newest: str, categories: list[str] | None = None
+    ) -> list[Event]:
+        params: dict[str, Any] = {"oldest": oldest, "newest": newest}
+        if categories:
+            params["category"] = ",".join(categories)
+        payload = await self.request("GET", f"/api/v1/athlete/{athlete_id}/events", params=params)
+        return parse_list(Event, payload)
+
+    async def list_sport_settings(self, athlete_id: str) -> list[SportSettings]:
+        payload = await self.request("GET", f"/api/v1/athlete/{athlete_id}/sport-settings")
+        return parse_list(SportSettings, payload)
+
+    async def list_folders(self, athlete_id: str) -> list[Folder]:
+        payload = await self.request("GET", f"/api/v1/athlete/{athlete_id}/folders")
+        return parse_list(Folder, payload)
+
+    async def get_curves(self, athlete_id: str, kind: str, curves: list[str], sport: str | None = None) -> CurveSet:
+        """Athlete best-effort curves; kind is "power", "pace" or "hr"; curves like "42d", "s0", "r.A.B"."""
+        params: dict[str, Any] = {"curves": ",".join(curves)}
+        if sport:
+            params["type"] = sport
+        payload = await self.request("GET", f"/api/v1/athlete/{athlete_id}/{kind}-curves", params=params)
+        return CurveSet.model_validate(payload if isinstance(payload, dict) else {})

@@ -400,6 +400,19 @@ async def search_activities(c: Ctx) -> Response:
     return ok(out)
 
 
+@route("GET", r"/athlete/(?P<id>[^/]+)/activities/(?P<ids>[^/]+)")
+async def get_activities_by_id(c: Ctx) -> Response:
+    """Several activities of one athlete by id (comma list); ids of other athletes or unknown ids are ignored."""
+    data = c.athlete("ACTIVITY")
+    with_intervals = qbool(c.request, "intervals")
+    out = []
+    for raw in c.params["ids"].split(","):
+        rec = data.by_id.get(raw.strip())
+        if rec is not None:
+            out.append(activity_out(c.state, data, rec, with_intervals=with_intervals))
+    return ok(out)
+
+
 @route("GET", r"/activity/(?P<aid>[^/]+?){ext}")
 async def get_activity(c: Ctx) -> Response:
     data, rec = c.activity()

@@ -1,0 +1,318 @@
+"""get_activity_detail: one completed activity, summarised (laps, zones, feel), never the raw payload.
+
+Also home of the helpers the other activity tools share: fetching an activity *through its athlete*
+(so an id of another athlete is refused before anything about it is read) and zone/pace formatting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from pydantic import BaseModel, Field
+
+from integrations.intervals import errors
+from integrations.intervals.client import IntervalsClient
+from integrations.intervals.schemas import Activity, Interval
+from integrations.intervals.workouts import OPEN_ZONE_BOUND, format_pace, speed_to_pace
+from mcpserver import present
+from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolFailure, ToolResult, ToolSpec, register
+from mcpserver.principal import AthleteAccess
+from mcpserver.tools.history import STRAVA_NOTE
+
+MAX_INTERVALS = 40
+
+
+class ActivityInput(AthleteInput):
+    activity_id: str = Field(description="From get_training_history")
+
+
+async def owned_activity(
+    client: IntervalsClient, access: AthleteAccess, activity_id: str, *, intervals: bool = False
+) -> Activity:
+    """The activity if it belongs to the resolved athlete, else the same 'not found' failure.
+
+    It is asked for through the athlete's own collection, so an id belonging to someone else never
+    reaches an activity endpoint; the owner is checked again on what comes back.
+    """
+    wanted = activity_id.strip()
+    missing = ToolFailure(f"No activity {wanted} for {access.name}. List activities with get_training_history.")
+    if not wanted or "," in wanted or "/" in wanted:
+        raise missing
+    try:
+        activity = await client.get_athlete_activity(access.athlete_id, wanted, intervals=intervals)
+    except errors.UpstreamNotFound:
+        raise missing from None
+    if activity is None or (activity.icu_athlete_id and activity.icu_athlete_id != access.athlete_id):
+        raise missing
+    return activity
+
+
+def pace_unit(sport: str | None) -> str:
+    return "/100m" if sport and "Swim" in sport else "/km"
+
+
+def pace_text(speed_m_s: float | None, sport: str | None) -> str | None:
+    if not speed_m_s or speed_m_s <= 0:
+        return None
+    unit = pace_unit(sport)
+    return format_pace(speed_to_pace(speed_m_s, unit), unit)
+
+
+def uses_pace(sport: str | None) -> bool:
+    return bool(sport) and any(w in (sport or "") for w in ("Run", "Swim", "Walk", "Hike"))
+
+
+def zone_ranges(kind: str, bounds: Sequence[float] | None, threshold: float | None, sport: str | None) -> list[str]:
+    """Readable range of each zone: power bounds are % of FTP, HR bounds bpm, pace bounds % of threshold speed."""
+    if not bounds:
+        return []
+    out, low = [], 0.0
+    for upper in bounds:
+        top = None if upper >= OPEN_ZONE_BOUND else upper
+        if kind == "power" and threshold:
+            lo_w = round(low * threshold / 100)
+            out.append(f"{lo_w}+ W" if top is None else f"{lo_w}-{round(top * threshold / 100)} W")
+        elif kind == "hr":
+            out.append(f"{round(low)}+ bpm" if top is None else f"{round(low)}-{round(top)} bpm")
+        elif kind == "pace" and threshold:
+            slow = pace_text(threshold * low / 100, sport) if low else "slower"
+            fast = pace_text(threshold * top / 100, sport) if top else "faster"
+            out.append(f"{slow} to {fast}")
+        else:
+            out.append(f"{low:g}-{top:g}%" if top else f"{low:g}%+")
+        low = upper
+    return out
+
+
+def zone_lines(seconds: Sequence[int | float], ranges: Sequence[str] = ()) -> list[str]:
+    """'Z2 146-199 W: 0:19:36 (11%)' per zone with time in it; zones with no time are left out."""
+    total = sum(s for s in seconds if s) or 0
+    lines = []
+    for i, secs in enumerate(seconds):
+        if not secs:
+            continue
+        label = f"Z{i + 1}" + (f" {ranges[i]}" if i < len(ranges) else "")
+        lines.append(f"{label}: {present.hms(secs)} ({round(secs / total * 100)}%)")
+    return lines
+
+
+def power_zone_seconds(activity: Activity) -> list[int]:
+    return [z.secs or 0 for z in activity.icu_zone_times or [] if (z.id or "").startswith("Z")]
+
+
+def activity_zones(activity: Activity) -> dict[str, list[str]]:
+    sport = activity.type
+    zones = {
+        "power": zone_lines(
+            power_zone_seconds(activity), zone_ranges("power", activity.icu_power_zones, activity.icu_ftp, sport)
+        ),
+        "hr": zone_lines(activity.icu_hr_zone_times or [], zone_ranges("hr", activity.icu_hr_zones, None, sport)),
+        "pace": zone_lines(
+            activity.pace_zone_times or [], zone_ranges("pace", activity.pace_zones, activity.threshold_pace, sport)
+        ),
+    }
+    return {k: v for k, v in zones.items() if v}
+
+
+class Table(BaseModel):
+    """Rows as lists under one list of column names: a third of the bytes of a list of objects."""
+
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+def table(records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Turn compacted records into a Table: the columns any record has, in first-seen order."""
+    columns: list[str] = []
+    for r in records:
+        columns += [k for k in r if k not in columns]
+    return {"columns": columns, "rows": [[r.get(c) for c in columns] for r in records]} if records else None
+
+
+class DetailSummary(BaseModel):
+    sport: str | None = None
+    name: str | None = None
+    time: str | None = None
+    description: str | None = None
+    race: bool | None = None
+    indoor: bool | None = None
+    gear: str | None = None
+    duration: str | None = None
+    elapsed: str | None = None
+    distance_km: float | None = None
+    climb_m: int | None = None
+    avg_speed_kmh: float | None = None
+    pace: str | None = None
+    avg_power_w: int | None = None
+    norm_power_w: int | None = None
+    ftp_w: int | None = None
+    intensity_pct: int | None = None
+    load: int | None = None
+    variability_index: float | None = None
+    efficiency_factor: float | None = None
+    decoupling_pct: float | None = None
+    avg_hr_bpm: int | None = None
+    max_hr_bpm: int | None = None
+    cadence_rpm: int | None = None
+    temp_c: float | None = None
+    rpe: int | None = None
+    feel: int | None = None
+    comments: int | None = None
+    planned_event_id: int | None = None
+    work_intervals: int | None = None
+    work_time: str | None = None
+    intervals_omitted: int | None = None
+
+
+class DetailOutput(BaseModel):
+    athlete: AthleteEcho
+    id: str
+    date: str
+    unavailable: str | None = None
+    summary: DetailSummary | None = None
+    intervals: Table | None = None
+    zones: dict[str, list[str]] | None = None
+    units: dict[str, str] | None = None
+
+
+DETAIL_UNITS = {
+    "load": "1 h at threshold = 100",
+    "intensity_pct": "% of FTP",
+    "decoupling_pct": "HR drift, < 5% = steady",
+    "feel": "1 strong - 5 weak",
+    "rpe": "1-10",
+}
+
+
+def window(start: date, end: date) -> str:
+    """'Mon 2026-11-09 to Sun 2026-11-22': one string for a date window, both ends with weekday."""
+    return f"{present.day_label(start)} to {present.day_label(end)}"
+
+
+def tidy(data: dict[str, Any]) -> dict[str, Any]:
+    """present.compact for a dict, typed: drops None and empty values recursively."""
+    out = present.compact(data)
+    assert isinstance(out, dict)
+    return out
+
+
+def interval_row(iv: Interval, sport: str | None) -> dict[str, Any]:
+    return tidy(
+        {
+            "type": (iv.type or "interval").lower(),
+            "duration": present.hms(iv.moving_time if iv.moving_time is not None else iv.elapsed_time),
+            "distance_km": present.km(iv.distance) if iv.distance else None,
+            "avg_power_w": present.rnd(iv.average_watts),
+            "intensity_pct": present.rnd(iv.intensity),
+            "avg_hr_bpm": present.rnd(iv.average_heartrate),
+            "max_hr_bpm": present.rnd(iv.max_heartrate),
+            "pace": pace_text(iv.average_speed, sport) if uses_pace(sport) else None,
+            "zone": iv.zone,
+            "group": iv.group_id,
+        }
+    )
+
+
+def day_and_time(activity: Activity) -> tuple[str, str | None]:
+    local = present.parse_local(activity.start_date_local)
+    if local is None:
+        return activity.start_date_local or "", None
+    return present.day_label(local.date()), local.strftime("%H:%M")
+
+
+async def comment_count(client: IntervalsClient, access: AthleteAccess, activity: Activity) -> int | None:
+    if activity.icu_chat_id is None:
+        return 0  # no chat was ever opened on it
+    if not access.allows_scope("CHATS:READ"):
+        return None
+    try:
+        messages = await client.list_activity_messages(activity.id)
+    except (errors.UpstreamForbidden, errors.UpstreamNotFound):
+        return None
+    return sum(1 for m in messages if not m.deleted)
+
+
+async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult:
+    access = call.athlete(args.athlete)
+    client = IntervalsClient(await sync_to_async(access.credential)())
+    a = await owned_activity(client, access, args.activity_id, intervals=True)
+    day, clock = day_and_time(a)
+    if a.is_strava_stub:
+        stub = {"athlete": access.echo(), "id": a.id, "date": day, "unavailable": STRAVA_NOTE}
+        return ToolResult(data=stub, text=f"{access.name}: activity {a.id} on {day} came from Strava; {STRAVA_NOTE}")
+    comments = await comment_count(client, access, a)
+    sport = a.type
+    ivs = a.icu_intervals or []
+    work = [iv for iv in ivs if (iv.type or "").upper() == "WORK"]
+    summary = {
+        "sport": sport,
+        "name": a.name,
+        "time": clock,
+        "description": (a.description or "")[:300] or None,
+        "race": True if a.race else None,
+        "indoor": True if a.trainer else None,
+        "gear": a.gear.name if a.gear else None,
+        "duration": present.hms(a.moving_time),
+        "elapsed": present.hms(a.elapsed_time) if a.elapsed_time != a.moving_time else None,
+        "distance_km": present.km(a.distance) if a.distance else None,
+        "climb_m": present.rnd(a.total_elevation_gain),
+        "avg_speed_kmh": present.rnd(a.average_speed * 3.6, 1) if a.average_speed and not uses_pace(sport) else None,
+        "pace": pace_text(a.average_speed, sport) if uses_pace(sport) else None,
+        "avg_power_w": present.rnd(a.icu_average_watts),
+        "norm_power_w": present.rnd(a.icu_weighted_avg_watts),
+        "ftp_w": present.rnd(a.icu_ftp),
+        "intensity_pct": present.rnd(a.icu_intensity),
+        "load": present.rnd(a.icu_training_load),
+        "variability_index": present.rnd(a.icu_variability_index, 2),
+        "efficiency_factor": present.rnd(a.icu_efficiency_factor, 2),
+        "decoupling_pct": present.rnd(a.decoupling, 1),
+        "avg_hr_bpm": present.rnd(a.average_heartrate),
+        "max_hr_bpm": present.rnd(a.max_heartrate),
+        "cadence_rpm": present.rnd(a.average_cadence),
+        "temp_c": a.average_weather_temp,
+        "rpe": a.icu_rpe,
+        "feel": a.feel,
+        "comments": comments,
+        "planned_event_id": a.paired_event_id,
+        "work_intervals": len(work) or None,
+        "work_time": present.hms(sum(iv.moving_time or 0 for iv in work)) if work else None,
+        "intervals_omitted": max(0, len(ivs) - MAX_INTERVALS) or None,
+    }
+    data = tidy(
+        {
+            "athlete": access.echo(),
+            "id": a.id,
+            "date": day,
+            "summary": summary,
+            "intervals": table([interval_row(iv, sport) for iv in ivs[:MAX_INTERVALS]]),
+            "zones": activity_zones(a),
+            "units": DETAIL_UNITS,
+        }
+    )
+    bits = [f"{sport} '{a.name}' {day}", present.hms(a.moving_time) or ""]
+    if a.icu_training_load is not None:
+        bits.append(f"load {round(a.icu_training_load)}")
+    if a.icu_weighted_avg_watts:
+        bits.append(f"NP {round(a.icu_weighted_avg_watts)} W")
+    if a.average_heartrate:
+        bits.append(f"avg HR {round(a.average_heartrate)} bpm")
+    if work:
+        bits.append(f"{len(work)} work intervals")
+    text = f"{access.name}: " + ", ".join(b for b in bits if b) + "."
+    return ToolResult(data=data, text=text)
+
+
+register(
+    ToolSpec(
+        name="get_activity_detail",
+        title="Activity detail",
+        description="One activity: summary, work/recovery intervals, time in zones, RPE/feel, comment count.",
+        input_model=ActivityInput,
+        output_model=DetailOutput,
+        handler=get_activity_detail,
+        scope="ACTIVITY:READ",
+    )
+)

@@ -1,0 +1,237 @@
+"""get_extended_metrics: numbers computed from an activity's streams, without ever returning the streams."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from asgiref.sync import sync_to_async
+from pydantic import BaseModel, Field
+
+from integrations.intervals import analysis
+from integrations.intervals.client import IntervalsClient
+from integrations.intervals.schemas import Activity
+from integrations.intervals.workouts import format_duration
+from mcpserver import present
+from mcpserver.catalogue import AthleteEcho, ToolCall, ToolFailure, ToolResult, ToolSpec, register
+from mcpserver.tools.activity import (
+    ActivityInput,
+    day_and_time,
+    owned_activity,
+    pace_text,
+    tidy,
+    uses_pace,
+    zone_lines,
+    zone_ranges,
+)
+from mcpserver.tools.history import STRAVA_NOTE
+
+STREAMS = ["time", "watts", "heartrate", "velocity_smooth", "distance", "altitude"]
+POWER_DURATIONS = (5, 30, 60, 300, 600, 1200, 3600)
+HR_DURATIONS = (60, 300, 1200, 3600)
+RUN_DISTANCES = (400.0, 1000.0, 1609.34, 5000.0, 10000.0, 21097.5, 42195.0)
+SWIM_DISTANCES = (100.0, 200.0, 400.0, 1000.0, 1500.0)
+MAX_PROFILE_POINTS = 60
+
+
+class MetricsInput(ActivityInput):
+    profile_points: int = Field(default=0, description=f"Add a profile of up to {MAX_PROFILE_POINTS} points")
+
+
+class Effort(BaseModel):
+    over: str
+    power_w: int | None = None
+    hr_bpm: int | None = None
+    time: str | None = None
+    pace: str | None = None
+    starts_at: str | None = None
+
+
+class ProfilePoint(BaseModel):
+    at: str
+    power_w: int | None = None
+    hr_bpm: int | None = None
+    pace: str | None = None
+    speed_kmh: float | None = None
+    altitude_m: int | None = None
+
+
+class Computed(BaseModel):
+    sport: str | None = None
+    name: str | None = None
+    duration: str | None = None
+    decoupling_pct: float | None = None
+    efficiency_factor: float | None = None
+    variability_index: float | None = None
+    norm_power_w: int | None = None
+    avg_power_w: int | None = None
+    avg_hr_bpm: int | None = None
+
+
+class MetricsOutput(BaseModel):
+    athlete: AthleteEcho
+    id: str
+    date: str
+    unavailable: str | None = None
+    metrics: Computed | None = None
+    best_efforts: list[Effort] | None = None
+    zones: dict[str, list[str]] | None = None
+    profile: list[ProfilePoint] | None = None
+    units: dict[str, str] | None = None
+
+
+UNITS = {
+    "decoupling_pct": "output per heartbeat lost from 1st to 2nd half (HR drift); < 5% = aerobically steady",
+    "efficiency_factor": "normalised power W (or speed m/min without power) per bpm",
+    "variability_index": "normalised / average power; ~1.0 = steady",
+    "best_efforts": "best within this activity; starts_at = elapsed h:mm:ss",
+    "zones": "time per zone from the streams (zones with no time omitted)",
+}
+
+
+def _values(streams: dict[str, Any], name: str) -> list[Any]:
+    stream = streams.get(name)
+    return list(stream.data) if stream is not None else []
+
+
+def _has_data(series: Sequence[Any]) -> bool:
+    return any(v for v in series)
+
+
+def _efforts(a: Activity, watts: list[Any], hr: list[Any], dist: list[Any], time: list[Any]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    power = analysis.best_efforts(watts, POWER_DURATIONS) if _has_data(watts) else {}
+    heart = analysis.best_efforts(hr, HR_DURATIONS) if _has_data(hr) else {}
+    for secs in sorted(set(power) | set(heart)):
+        p, h = power.get(secs), heart.get(secs)
+        start = p.start_index if p else h.start_index if h else 0
+        rows.append(
+            {
+                "over": format_duration(secs),
+                "power_w": present.rnd(p.value) if p else None,
+                "hr_bpm": present.rnd(h.value) if h else None,
+                "starts_at": present.hms(start),
+            }
+        )
+    if uses_pace(a.type) and _has_data(dist) and time:
+        targets = SWIM_DISTANCES if "Swim" in (a.type or "") else RUN_DISTANCES
+        for metres, effort in sorted(analysis.best_distance_efforts(dist, time, targets).items()):
+            rows.append(
+                {
+                    "over": f"{metres / 1000:g} km" if metres >= 1000 else f"{metres:g} m",
+                    "time": present.hms(effort.value),
+                    "pace": pace_text(metres / effort.value, a.type) if effort.value else None,
+                    "starts_at": present.hms(effort.start_index),
+                }
+            )
+    return [tidy(r) for r in rows]
+
+
+def _stream_zones(a: Activity, watts: list[Any], hr: list[Any], speed: list[Any]) -> dict[str, list[str]]:
+    zones: dict[str, list[str]] = {}
+    if _has_data(watts) and a.icu_power_zones and a.icu_ftp:
+        bounds = [b * a.icu_ftp / 100 for b in a.icu_power_zones]
+        ranges = zone_ranges("power", a.icu_power_zones, a.icu_ftp, a.type)
+        zones["power"] = zone_lines(analysis.time_in_zones(watts, bounds), ranges)
+    if _has_data(hr) and a.icu_hr_zones:
+        zones["hr"] = zone_lines(
+            analysis.time_in_zones([v or None for v in hr], a.icu_hr_zones),
+            zone_ranges("hr", a.icu_hr_zones, None, a.type),
+        )
+    if uses_pace(a.type) and _has_data(speed) and a.pace_zones and a.threshold_pace:
+        bounds = [b * a.threshold_pace / 100 for b in a.pace_zones]
+        moving = [v if v else None for v in speed]
+        ranges = zone_ranges("pace", a.pace_zones, a.threshold_pace, a.type)
+        zones["pace"] = zone_lines(analysis.time_in_zones(moving, bounds), ranges)
+    return {k: v for k, v in zones.items() if v}
+
+
+def _profile(a: Activity, streams: dict[str, Any], points: int) -> list[dict[str, Any]]:
+    time = _values(streams, "time")
+    columns = {n: _values(streams, n) for n in ("watts", "heartrate", "velocity_smooth", "altitude")}
+    columns = {n: v for n, v in columns.items() if _has_data(v)}
+    if not time or points <= 0:
+        return []
+    pace = uses_pace(a.type)
+    rows = []
+    for row in analysis.downsample_profile(time, columns, points):
+        speed = row.get("velocity_smooth")
+        rows.append(
+            tidy(
+                {
+                    "at": present.hms(row["time"] or 0),
+                    "power_w": present.rnd(row.get("watts")),
+                    "hr_bpm": present.rnd(row.get("heartrate")),
+                    "pace": pace_text(speed, a.type) if pace else None,
+                    "speed_kmh": present.rnd(speed * 3.6, 1) if speed and not pace else None,
+                    "altitude_m": present.rnd(row.get("altitude")),
+                }
+            )
+        )
+    return rows
+
+
+async def get_extended_metrics(call: ToolCall, args: MetricsInput) -> ToolResult:
+    access = call.athlete(args.athlete)
+    if not 0 <= args.profile_points <= MAX_PROFILE_POINTS:
+        raise ToolFailure(f"profile_points must be between 0 and {MAX_PROFILE_POINTS}.")
+    client = IntervalsClient(await sync_to_async(access.credential)())
+    a = await owned_activity(client, access, args.activity_id)
+    day, _clock = day_and_time(a)
+    base = {"athlete": access.echo(), "id": a.id, "date": day}
+    if a.is_strava_stub:
+        return ToolResult(
+            data={**base, "unavailable": STRAVA_NOTE},
+            text=f"{access.name}: activity {a.id} on {day} came from Strava; {STRAVA_NOTE}",
+        )
+    streams = await client.get_streams(a.id, STREAMS)
+    watts, hr = _values(streams, "watts"), _values(streams, "heartrate")
+    speed, dist, time = _values(streams, "velocity_smooth"), _values(streams, "distance"), _values(streams, "time")
+    has_power = _has_data(watts)
+    output = watts if has_power else speed
+    kind: Literal["power", "speed"] = "power" if has_power else "speed"
+    decoupling = analysis.decoupling(output, hr) if _has_data(hr) and _has_data(output) else None
+    ef = analysis.efficiency_factor(output, hr, kind=kind) if _has_data(hr) and _has_data(output) else None
+    hr_avg = [v for v in hr if v]
+    data = tidy(
+        {
+            **base,
+            "metrics": {
+                "sport": a.type,
+                "name": a.name,
+                "duration": present.hms(a.moving_time),
+                "decoupling_pct": present.rnd(decoupling, 1),
+                "efficiency_factor": present.rnd(ef, 2),
+                "variability_index": present.rnd(analysis.variability_index(watts), 2) if has_power else None,
+                "norm_power_w": present.rnd(analysis.normalized_power(watts)) if has_power else None,
+                "avg_power_w": present.rnd(sum(v or 0 for v in watts) / len(watts)) if has_power else None,
+                "avg_hr_bpm": present.rnd(sum(hr_avg) / len(hr_avg)) if hr_avg else None,
+            },
+            "best_efforts": _efforts(a, watts, hr, dist, time),
+            "zones": _stream_zones(a, watts, hr, speed),
+            "profile": _profile(a, streams, args.profile_points),
+            "units": UNITS,
+        }
+    )
+    bits = []
+    if decoupling is not None:
+        bits.append(f"decoupling {decoupling:.1f}%")
+    if ef is not None:
+        bits.append(f"EF {ef:.2f}")
+    if "variability_index" in data.get("metrics", {}):
+        bits.append(f"VI {data['metrics']['variability_index']}")
+    text = f"{access.name}: {a.type} '{a.name}' {day}: " + (", ".join(bits) or "no power or HR streams") + "."
+    return ToolResult(data=data, text=text)
+
+
+register(
+    ToolSpec(
+        name="get_extended_metrics",
+        title="Activity metrics from streams",
+        description="From streams: decoupling (HR drift), EF, VI, best efforts, time in zones; optional profile.",
+        input_model=MetricsInput,
+        output_model=MetricsOutput,
+        handler=get_extended_metrics,
+        scope="ACTIVITY:READ",
+    )
+)
