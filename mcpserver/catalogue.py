@@ -35,12 +35,13 @@ class ToolInput(ArgModelBase):
 
 
 class AthleteInput(ToolInput):
-    athlete: str | None = Field(default=None, description="Name or id; default: this URL's athlete")
+    # Shared arguments carry no per-tool description: the server instructions explain them once.
+    athlete: str | None = None
 
 
 class DateWindowInput(AthleteInput):
-    start: date | None = Field(default=None, description="First day, athlete-local")
-    end: date | None = Field(default=None, description="Last day, inclusive")
+    start: date | None = None
+    end: date | None = None
 
 
 class AthleteEcho(BaseModel):

@@ -22,9 +22,9 @@ from mcpserver.principal import Principal
 
 INSTRUCTIONS = (
     "Threshold gives you live access to an athlete's Intervals.icu training data. "
-    "Dates are ISO dates in the athlete's own calendar and time zone, inclusive ('start'/'end'); answers "
-    "show dates with their weekday. Every answer names the athlete it is about: check it. "
-    "When the URL reaches several athletes, pass 'athlete' (name or id) or call select_athlete. "
+    "Arguments: 'start'/'end' are ISO dates (YYYY-MM-DD) in the athlete's own calendar and time zone, "
+    "inclusive; answers show dates with their weekday. 'athlete' is a name or id and defaults to the URL's "
+    "athlete. Every answer names the athlete it is about: check it. "
     "Units are spelled out in each answer. Activities imported from Strava cannot be read through the "
     "Intervals.icu API: they are flagged as unavailable, never zero. Preview writes with dry_run first."
 )
