@@ -1,0 +1,83 @@
+"""undo_last_write: undo the athlete's latest write made through Threshold (or a given access-log entry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from mcpserver import present
+from mcpserver import undo as undo_actions
+from mcpserver.catalogue import AthleteEcho, ToolCall, ToolFailure, ToolResult, ToolSpec, register
+from mcpserver.tools.writes_common import WriteInput, who
+
+
+class UndoInput(WriteInput):
+    entry_id: int | None = Field(
+        default=None, description="A write's entry id (default: the latest); an undone one is redone."
+    )
+
+
+class UndoOutput(BaseModel):
+    athlete: AthleteEcho
+    status: str
+    undone: dict[str, Any]
+    action: str
+    result: dict[str, Any] | None = None
+
+
+async def undo_last_write(call: ToolCall, args: UndoInput) -> ToolResult:
+    access = call.athlete(args.athlete)
+    try:
+        outcome = await undo_actions.undo_entry(args.entry_id, access=access, dry_run=args.dry_run)
+    except undo_actions.UndoError as exc:
+        raise ToolFailure(str(exc)) from None
+    entry = await undo_actions.AccessLogEntry.objects.aget(pk=outcome.entry_id)
+    local = entry.created_at.astimezone(present.zone(access.timezone))
+    undone = {
+        "entry_id": entry.pk,
+        "tool": entry.tool,
+        "kind": entry.write_kind,
+        "when": f"{present.day_label(local.date())} {local:%H:%M}",
+        "summary": entry.summary,
+    }
+    data = present.compact(
+        {
+            "athlete": access.echo(),
+            "status": "preview" if outcome.preview else "undone",
+            "undone": undone,
+            "action": outcome.action,
+            "result": outcome.data or None,
+        }
+    )
+    if outcome.preview:
+        text = (
+            f"Preview for {who(access)}, nothing changed: undoing {entry.tool} ({undone['when']}) "
+            f"would {outcome.action.removeprefix('would ')}."
+        )
+        return ToolResult(data=data, text=text, preview=True)  # type: ignore[arg-type]
+    text = (
+        f"Undid {entry.tool} of {undone['when']} for {who(access)}: {outcome.action}. "
+        f"To redo it, call undo_last_write with entry_id {entry.pk}."
+    )
+    return ToolResult(data=data, text=text, write=outcome.write, undo_of_id=entry.pk)  # type: ignore[arg-type]
+
+
+register(
+    ToolSpec(
+        name="undo_last_write",
+        title="Undo last write",
+        description=(
+            "Undo the athlete's latest calendar or wellness write made through Threshold (or entry_id); repeat to "
+            "go further back. Comments cannot be undone."
+        ),
+        input_model=UndoInput,
+        output_model=UndoOutput,
+        handler=undo_last_write,
+        scope="CALENDAR:WRITE",
+        read_only=False,
+        destructive=True,
+        idempotent=False,
+        group="write",
+    )
+)
