@@ -45,6 +45,14 @@ class AccessLogEntry(models.Model):
     def __str__(self) -> str:
         return f"{self.tool} {self.outcome} {self.athlete_id} {self.created_at:%Y-%m-%d %H:%M}"
 
+    # Kinds Threshold can reverse upstream (a posted comment cannot be deleted through the API).
+    UNDOABLE_KINDS = frozenset({"event.create", "event.update", "event.delete", "wellness.update"})
+
     @property
     def undoable(self) -> bool:
-        return self.is_write and self.outcome == self.Outcome.OK and self.undone_at is None and bool(self.write_kind)
+        return (
+            self.is_write
+            and self.outcome == self.Outcome.OK
+            and self.undone_at is None
+            and self.write_kind in self.UNDOABLE_KINDS
+        )

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts import tokens
 from accounts.models import McpToken
-from integrations.intervals.client import Bearer, Credential
+from integrations.intervals.client import Bearer, Credential, IntervalsClient
 from integrations.intervals.models import IntervalsLink, scope_allows
 
 
@@ -36,6 +36,10 @@ class AthleteAccess:
         """Decrypt the athlete's upstream token. Pure CPU (no database): safe to call on the event loop."""
         link = IntervalsLink(user_id=self.link_user_id, token_encrypted=self.token_encrypted)
         return Bearer(link.get_token())
+
+    def client(self) -> IntervalsClient:
+        """An upstream client acting as this athlete."""
+        return IntervalsClient(self.credential())
 
     def allows_scope(self, needed: str | None) -> bool:
         return needed is None or scope_allows(set(self.scopes), needed)

@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from pydantic import BaseModel, Field
 
 from integrations.intervals import errors
@@ -237,7 +236,7 @@ async def comment_count(client: IntervalsClient, access: AthleteAccess, activity
 
 async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult:
     access = call.athlete(args.athlete)
-    client = IntervalsClient(await sync_to_async(access.credential)())
+    client = access.client()
     a = await owned_activity(client, access, args.activity_id, intervals=True)
     day, clock = day_and_time(a)
     if a.is_strava_stub:

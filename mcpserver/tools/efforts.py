@@ -6,10 +6,8 @@ import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from asgiref.sync import sync_to_async
 from pydantic import BaseModel, Field
 
-from integrations.intervals.client import IntervalsClient
 from integrations.intervals.schemas import CurveSet, DataCurve
 from integrations.intervals.workouts import format_duration
 from mcpserver import present
@@ -134,7 +132,7 @@ def at_label(metric: str, x: float) -> str:
 
 
 async def fetch_curves(access: AthleteAccess, metric: str, specs: list[str], sport: str | None) -> CurveSet:
-    client = IntervalsClient(await sync_to_async(access.credential)())
+    client = access.client()
     return await client.get_curves(access.athlete_id, metric, specs, sport)
 
 

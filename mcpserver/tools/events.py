@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
-from asgiref.sync import sync_to_async
 from pydantic import BaseModel
 
 from integrations.intervals import errors
@@ -317,7 +316,7 @@ async def get_events(call: ToolCall, args: EventsInput) -> ToolResult:
     start = args.start or today
     end = args.end or start + timedelta(days=DEFAULT_DAYS - 1)
     start, end = resolve_window(access, start, end, default_days=DEFAULT_DAYS)
-    client = IntervalsClient(await sync_to_async(access.credential)())
+    client = access.client()
     events, settings = await asyncio.gather(
         client.list_events(access.athlete_id, start.isoformat(), end.isoformat(), CATEGORIES.get(args.category)),
         sport_settings(client, access),

@@ -7,11 +7,9 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any, Literal
 
-from asgiref.sync import sync_to_async
 from pydantic import BaseModel, Field
 
 from integrations.intervals import load
-from integrations.intervals.client import IntervalsClient
 from integrations.intervals.schemas import Event, Wellness
 from mcpserver import present
 from mcpserver.catalogue import AthleteEcho, DateWindowInput, ToolCall, ToolFailure, ToolResult, ToolSpec, register
@@ -118,7 +116,7 @@ async def get_fitness(call: ToolCall, args: FitnessInput) -> ToolResult:
                 f"Projections reach at most {MAX_PROJECTION_DAYS} days ahead; pick an earlier project_to."
             )
     by = args.by or ("day" if (end - start).days < 31 else "week")
-    client = IntervalsClient(await sync_to_async(access.credential)())
+    client = access.client()
     with_plan = project_to is not None and access.allows_scope("CALENDAR:READ")
     history_end = today if project_to is not None else end
     fetches: list[Any] = [client.list_wellness(access.athlete_id, start.isoformat(), history_end.isoformat())]

@@ -7,7 +7,6 @@ from datetime import date, timedelta
 from django.conf import settings
 from pydantic import BaseModel, Field
 
-from integrations.intervals.client import IntervalsClient
 from integrations.intervals.schemas import Activity
 from mcpserver import present
 from mcpserver.catalogue import AthleteEcho, DateWindowInput, ToolCall, ToolFailure, ToolResult, ToolSpec, register
@@ -107,7 +106,7 @@ def history_row(activity: Activity) -> dict[str, object]:
 async def get_training_history(call: ToolCall, args: HistoryInput) -> ToolResult:
     access = call.athlete(args.athlete)
     start, end = resolve_window(access, args.start, args.end, default_days=DEFAULT_DAYS)
-    activities = await IntervalsClient(access.credential()).list_activities(
+    activities = await access.client().list_activities(
         access.athlete_id, start.isoformat(), f"{end.isoformat()}T23:59:59"
     )
     if args.sport:

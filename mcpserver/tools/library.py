@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from asgiref.sync import sync_to_async
 from pydantic import BaseModel, Field
 
-from integrations.intervals.client import IntervalsClient
 from integrations.intervals.schemas import LibraryWorkout, SportSettings
 from mcpserver import present
 from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolResult, ToolSpec, register
@@ -74,7 +72,7 @@ def library_row(w: LibraryWorkout, settings: list[SportSettings], steps: bool) -
 
 async def get_workout_library(call: ToolCall, args: LibraryInput) -> ToolResult:
     access = call.athlete(args.athlete)
-    client = IntervalsClient(await sync_to_async(access.credential)())
+    client = access.client()
     needle = (args.query or "").strip().lower()
     if args.with_steps:
         folders, settings = await asyncio.gather(client.list_folders(access.athlete_id), sport_settings(client, access))

@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from asgiref.sync import sync_to_async
 from pydantic import BaseModel, Field
 
 from integrations.intervals import analysis
-from integrations.intervals.client import IntervalsClient
 from integrations.intervals.schemas import Activity
 from integrations.intervals.workouts import format_duration
 from mcpserver import present
@@ -175,7 +173,7 @@ async def get_extended_metrics(call: ToolCall, args: MetricsInput) -> ToolResult
     access = call.athlete(args.athlete)
     if not 0 <= args.profile_points <= MAX_PROFILE_POINTS:
         raise ToolFailure(f"profile_points must be between 0 and {MAX_PROFILE_POINTS}.")
-    client = IntervalsClient(await sync_to_async(access.credential)())
+    client = access.client()
     a = await owned_activity(client, access, args.activity_id)
     day, _clock = day_and_time(a)
     base = {"athlete": access.echo(), "id": a.id, "date": day}

@@ -7,7 +7,6 @@ import asyncio
 from pydantic import BaseModel
 
 from integrations.intervals import errors
-from integrations.intervals.client import IntervalsClient
 from integrations.intervals.schemas import SportSettings
 from integrations.intervals.workouts import format_pace, speed_to_pace
 from mcpserver import present
@@ -149,7 +148,7 @@ CONNECTION_NAMES = {
 
 async def get_athlete_profile(call: ToolCall, args: ProfileInput) -> ToolResult:
     access = call.athlete(args.athlete)
-    client = IntervalsClient(access.credential())
+    client = access.client()
     athlete_task = asyncio.ensure_future(client.get_athlete(access.athlete_id))
     try:
         connections = await client.get_connections(access.athlete_id)

@@ -7,10 +7,8 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from asgiref.sync import sync_to_async
 from pydantic import BaseModel
 
-from integrations.intervals.client import IntervalsClient
 from integrations.intervals.schemas import Activity, Event
 from mcpserver import present
 from mcpserver.catalogue import AthleteEcho, DateWindowInput, ToolCall, ToolResult, ToolSpec, register
@@ -154,7 +152,7 @@ async def get_training_summary(call: ToolCall, args: SummaryInput) -> ToolResult
     today = present.local_today(access.timezone)
     end = args.end or today
     start, end = resolve_window(access, args.start or _default_start(args.period, end), end, default_days=28)
-    client = IntervalsClient(await sync_to_async(access.credential)())
+    client = access.client()
     with_plan = access.allows_scope("CALENDAR:READ")
     fetches: list[Any] = [client.list_activities(access.athlete_id, start.isoformat(), f"{end.isoformat()}T23:59:59")]
     if with_plan:

@@ -6,10 +6,8 @@ from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Literal
 
-from asgiref.sync import sync_to_async
 from pydantic import BaseModel
 
-from integrations.intervals.client import IntervalsClient
 from integrations.intervals.schemas import Wellness
 from mcpserver import present
 from mcpserver.catalogue import AthleteEcho, DateWindowInput, ToolCall, ToolResult, ToolSpec, register
@@ -105,7 +103,7 @@ def _baseline(period: Sequence[Wellness], before: Sequence[Wellness]) -> dict[st
 async def get_wellness(call: ToolCall, args: WellnessInput) -> ToolResult:
     access = call.athlete(args.athlete)
     start, end = resolve_window(access, args.start, args.end, default_days=DEFAULT_DAYS)
-    client = IntervalsClient(await sync_to_async(access.credential)())
+    client = access.client()
     oldest = start - timedelta(days=BASELINE_DAYS)
     fetched = await client.list_wellness(access.athlete_id, oldest.isoformat(), end.isoformat())
     records = sorted((w for w in fetched if _has_data(w)), key=lambda w: w.id)
