@@ -96,3 +96,85 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class BillingAccount(models.Model):
+    """A user's Stripe customer and the state of their subscription, as last synced from Stripe.
+
+    Written only by `accounts.billing` (from webhooks and Checkout); everything else reads the limits it
+    derives (`accounts.billing.mcp_block_reasons`, `billing_state`).
+    """
+
+    class Plan(models.TextChoices):
+        ATHLETE_MONTHLY = "athlete_monthly", "Athlete · monthly"
+        ATHLETE_YEARLY = "athlete_yearly", "Athlete · yearly"
+        COACH = "coach", "Coach"
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="billing")
+    stripe_customer_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    stripe_subscription_id = models.CharField(max_length=255, blank=True, db_index=True)
+    plan = models.CharField(max_length=32, choices=Plan.choices, blank=True)
+    # Stripe's own subscription status ("trialing", "active", "past_due", "canceled", ...); "" = never.
+    status = models.CharField(max_length=32, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    trial_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    payment_failed_at = models.DateTimeField(null=True, blank=True, help_text="Start of the grace period.")
+    # `created` of the newest event whose snapshot we applied: an older event is never applied blindly.
+    synced_event_created = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"billing of {self.user_id}: {self.status or 'none'}"
+
+
+class EmailOutbox(models.Model):
+    """An email recorded before it is queued, so a broker outage cannot lose it.
+
+    The rendered message is AEAD-encrypted (it may carry an MCP URL or a one-time link) and wiped once
+    sent; what stays is who, which email, and when.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    key = models.UUIDField(unique=True)
+    kind = models.CharField(max_length=64)
+    to_email = models.EmailField()
+    sealed = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes: ClassVar[list[models.Index]] = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {self.to_email} ({self.status})"
+
+
+class TokenConfirmation(models.Model):
+    """A pending "resend my URL" / "regenerate my token" request from the public token page.
+
+    The emailed link is signed and carries a random nonce whose digest is stored here; it works once
+    (`used_at`) and only before `expires_at`.
+    """
+
+    class Action(models.TextChoices):
+        RESEND = "resend", "Resend my URL"
+        REGENERATE = "regenerate", "Regenerate my token"
+
+    email = models.EmailField(db_index=True)
+    action = models.CharField(max_length=16, choices=Action.choices)
+    nonce_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.action} for {self.email}"

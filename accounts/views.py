@@ -1,4 +1,4 @@
-"""Pages: landing and the athlete dashboard. Thin: reads and action calls only."""
+"""Pages: landing, the athlete dashboard and the "Connect your assistant" guide. Thin: reads and action calls."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 
-from accounts.actions import ensure_athlete_token, reveal_token, user_email_verified
+from accounts import billing
+from accounts.actions import ensure_athlete_token, mcp_url_for, reveal_token, user_email_verified
 from accounts.models import User
+from accounts.token_views import SESSION_NEW_TOKEN, secret_page
 from coaching.models import AccessLogEntry
 from integrations.intervals.models import IntervalsLink
 
@@ -47,21 +49,42 @@ def _scope_rows(link: IntervalsLink | None) -> list[dict[str, str]]:
 @never_cache
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    user = cast(User, request.user)  # login_required
+    """The athlete's home. It carries forms (connect, regenerate, billing), so it never shows the token
+    itself: the URL lives on the display-only guide page (see accounts.token_views)."""
+    user = cast(User, request.user)
     token_row = ensure_athlete_token(user)
     link = IntervalsLink.objects.filter(user=user).first()
-    mcp_url = f"{settings.SITE_URL}/mcp/{reveal_token(token_row)}" if token_row else None
     context = {
         "recent_log": AccessLogEntry.objects.filter(athlete_user=user)[:5],
         "link": link,
         "scope_rows": _scope_rows(link),
-        "mcp_url": mcp_url,
         "token_row": token_row,
         "email_verified": user_email_verified(user),
+        "billing": billing.billing_state(user),
     }
-    response = render(request, "dashboard.html", context)
-    # The page shows a secret URL: keep it out of every cache. (Its own address holds no secret, so the
-    # site-wide same-origin referrer policy stays: "no-referrer" would make browsers send `Origin: null`
-    # on this page's forms, which CSRF protection rightly refuses.)
-    response["Cache-Control"] = "no-store"
-    return response
+    return render(request, "dashboard.html", context)
+
+
+@never_cache
+def connect_guide(request: HttpRequest) -> HttpResponse:
+    """How to add Threshold to each assistant; with the visitor's own MCP URL filled in when logged in.
+
+    Display-only (copy buttons and links, no forms), so it can send `Referrer-Policy: no-referrer`.
+    """
+    mcp_url = ""
+    just_regenerated = False
+    token_row = None
+    if request.user.is_authenticated:
+        user = cast(User, request.user)
+        token_row = ensure_athlete_token(user)
+        if token_row is not None:
+            mcp_url = mcp_url_for(reveal_token(token_row))
+            just_regenerated = request.session.pop(SESSION_NEW_TOKEN, None) == token_row.pk
+    context = {
+        "mcp_url": mcp_url,
+        "url_shown": mcp_url or f"{settings.SITE_URL}/mcp/thr_YOUR-PERSONAL-TOKEN",
+        "token_row": token_row,
+        "just_regenerated": just_regenerated,
+        "display_only": True,
+    }
+    return secret_page(render(request, "accounts/connect.html", context))

@@ -7,4 +7,9 @@ from django.http import HttpRequest
 
 
 def site(request: HttpRequest) -> dict[str, Any]:
-    return {"SITE_NAME": settings.SITE_NAME, "SITE_URL": settings.SITE_URL, "SANDBOX_ENABLED": settings.SANDBOX_ENABLED}
+    return {
+        "SITE_NAME": settings.SITE_NAME,
+        "SITE_URL": settings.SITE_URL,
+        "SANDBOX_ENABLED": settings.SANDBOX_ENABLED,
+        "BILLING_ENABLED": settings.BILLING_ENABLED,
+    }

@@ -16,6 +16,13 @@ from typing import Any
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # The personal MCP URL path, whatever follows /mcp/.
     (re.compile(r"(/mcp/)[^\s\"'/?#]+"), r"\1[masked]"),
+    # One-time links: token-page confirmations, email verification and password reset keys.
+    (
+        re.compile(r"(/token/confirm/|/accounts/confirm-email/|/accounts/password/reset/key/)[^\s\"'/?#]+"),
+        r"\1[masked]",
+    ),
+    # Stripe secret keys and webhook signing secrets.
+    (re.compile(r"\b(sk|rk|whsec)_(live_|test_)?[A-Za-z0-9]{8,}"), r"\1_[masked]"),
     # A bare Threshold token anywhere (e.g. pasted into an error).
     (re.compile(r"thr_[A-Za-z0-9]{8,}"), "thr_[masked]"),
     # Authorization headers and similar credentials.

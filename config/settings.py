@@ -72,8 +72,11 @@ INTERVALS_DEADLINE_SECONDS = env_float("INTERVALS_DEADLINE_SECONDS", 25.0)
 INTERVALS_MAX_ATTEMPTS = env_int("INTERVALS_MAX_ATTEMPTS", 4)
 # The upstream allows about 10 requests/s per IP with a short burst, shared by the whole deployment.
 INTERVALS_RATE_PER_SECOND = env_float("INTERVALS_RATE_PER_SECOND", 10.0)
-INTERVALS_RATE_BURST = env_int("INTERVALS_RATE_BURST", 10)
+INTERVALS_RATE_BURST = env_int("INTERVALS_RATE_BURST", 5)
 INTERVALS_OAUTH_STATE_MAX_AGE = env_int("INTERVALS_OAUTH_STATE_MAX_AGE", 600)
+# Shared read cache (per athlete and date range, across tokens). Off in tests, which share one sandbox
+# whose state they change directly; cache tests turn it on.
+INTERVALS_CACHE_SECONDS = env_int("INTERVALS_CACHE_SECONDS", 0 if TESTING else 300)
 
 # --- MCP ----------------------------------------------------------------------------------------------
 MCP_TOKEN_PREFIX = "thr_"  # noqa: S105 - a prefix, not a secret
@@ -84,7 +87,31 @@ MCP_ALLOWED_ORIGINS = env_list(
 )
 MCP_HISTORY_MAX_DAYS = env_int("MCP_HISTORY_MAX_DAYS", 366)
 
+# --- Billing (Stripe) ---------------------------------------------------------------------------------
+# Off in the embedded default: everyone is active. accounts/billing.py is the only reader of these.
 BILLING_ENABLED = env_bool("BILLING_ENABLED", default=False)
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+# The embedded default signs its fake Stripe's webhooks with a fixed development secret.
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "whsec_threshold_dev" if DEBUG else "")
+STRIPE_LIVEMODE = env_bool("STRIPE_LIVEMODE", default=False)
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env_int("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)
+STRIPE_PRICE_ATHLETE_MONTHLY = env_str("STRIPE_PRICE_ATHLETE_MONTHLY", "price_athlete_monthly" if DEBUG else "")
+STRIPE_PRICE_ATHLETE_YEARLY = env_str("STRIPE_PRICE_ATHLETE_YEARLY", "price_athlete_yearly" if DEBUG else "")
+STRIPE_PRICE_COACH = env_str("STRIPE_PRICE_COACH", "price_coach_monthly" if DEBUG else "")
+# "stripe" talks to api.stripe.com; "fake" is the in-process stand-in (Checkout and Portal pages included).
+STRIPE_GATEWAY = env_str("STRIPE_GATEWAY", "stripe" if STRIPE_SECRET_KEY else "fake")
+TRIAL_DAYS = env_int("TRIAL_DAYS", 14)
+GRACE_DAYS = env_int("GRACE_DAYS", 7)
+
+# --- Public token page (/token/) ----------------------------------------------------------------------
+TOKEN_LINK_MAX_AGE_SECONDS = env_int("TOKEN_LINK_MAX_AGE_SECONDS", 3600)
+TOKEN_PAGE_LIMIT_PER_ADDRESS = env_int("TOKEN_PAGE_LIMIT_PER_ADDRESS", 3)
+TOKEN_PAGE_LIMIT_PER_IP = env_int("TOKEN_PAGE_LIMIT_PER_IP", 20)
+TOKEN_PAGE_LIMIT_WINDOW_SECONDS = env_int("TOKEN_PAGE_LIMIT_WINDOW_SECONDS", 3600)
+
+# --- Outbox: emails and webhook events recorded but not yet handled are queued again after this --------
+OUTBOX_REQUEUE_AFTER_SECONDS = env_int("OUTBOX_REQUEUE_AFTER_SECONDS", 120)
+EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)
 
 # --- Refuse to start in production without the secrets ------------------------------------------------
 if not DEBUG:
@@ -102,6 +129,19 @@ if not DEBUG:
         raise MissingSetting("Refusing to start with DEBUG off; missing: " + ", ".join(_missing))
     if SECRET_KEY == _DEV_SECRET:
         raise MissingSetting("Refusing to start with DEBUG off and the development SECRET_KEY")
+    if BILLING_ENABLED:
+        _billing_required = {
+            "STRIPE_SECRET_KEY": STRIPE_SECRET_KEY,
+            "STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
+            "STRIPE_PRICE_ATHLETE_MONTHLY": STRIPE_PRICE_ATHLETE_MONTHLY,
+            "STRIPE_PRICE_ATHLETE_YEARLY": STRIPE_PRICE_ATHLETE_YEARLY,
+            "STRIPE_PRICE_COACH": STRIPE_PRICE_COACH,
+        }
+        _missing = sorted(name for name, value in _billing_required.items() if not value)
+        if _missing:
+            raise MissingSetting("Refusing to start with BILLING_ENABLED on; missing: " + ", ".join(_missing))
+        if STRIPE_GATEWAY != "stripe":
+            raise MissingSetting("Refusing to start with BILLING_ENABLED on and the fake Stripe gateway")
 
 # --- Django -----------------------------------------------------------------------------------------
 INSTALLED_APPS = [
@@ -117,6 +157,7 @@ INSTALLED_APPS = [
     "accounts",
     "coaching",
     "integrations.intervals",
+    "integrations.stripe",
     "mcpserver",
 ]
 
@@ -130,6 +171,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "config.middleware.SecurityHeadersMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -227,6 +269,8 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = _site.scheme or "https"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Threshold] "
+# Every allauth email goes through our outbox (recorded, then sent by a Celery task after commit).
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 
 # --- Email ------------------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Threshold <hello@threshold.local>")
@@ -248,6 +292,12 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Work recorded while Redis was down (emails, webhook events) is queued again once beat can reach it.
+CELERY_BEAT_SCHEDULE = {
+    "requeue-stalled-work": {"task": "accounts.tasks.requeue_stalled_work", "schedule": 60.0},
+    # Option B: coaches' Intervals.icu rosters (new athletes, changed read/write permission, departures).
+    "refresh-coach-rosters": {"task": "coaching.tasks.refresh_all_rosters", "schedule": 30 * 60.0},
+}
 
 # --- Security ---------------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True
@@ -256,6 +306,8 @@ CSRF_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# config/middleware.py adds the Content-Security-Policy (with frame-ancestors 'none') to every page.
 if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True

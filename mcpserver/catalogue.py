@@ -22,6 +22,7 @@ from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from coaching.actions import WriteRecord
+from integrations.intervals import cache as intervals_cache
 from integrations.intervals import errors
 from mcpserver.principal import AthleteAccess, AthleteResolutionError, Principal, resolve_athlete
 
@@ -74,17 +75,14 @@ class ToolCall:
     resolved: AthleteAccess | None = None
 
     def athlete(self, wanted: str | None) -> AthleteAccess:
-        """Resolve the athlete and check this tool is allowed on them, before any upstream call."""
+        """Resolve the athlete among those where this tool is allowed, before any upstream call."""
+        spec = REGISTRY[self.tool_name]
+        # Coach tools work on any athlete the coach reaches; athlete tools need that athlete's grant.
+        tool = None if spec.group == "coach" else spec.name
         try:
-            access = resolve_athlete(self.principal, wanted)
+            access = resolve_athlete(self.principal, wanted, tool=tool, scope=spec.scope, read_only=spec.read_only)
         except AthleteResolutionError as exc:
             raise ToolFailure(str(exc)) from None
-        spec = REGISTRY[self.tool_name]
-        if not access.allows_scope(spec.scope):
-            raise ToolFailure(
-                f"{spec.name} needs the Intervals.icu permission {spec.scope}, which {access.name} did not grant. "
-                "Reconnect Intervals.icu from the Threshold dashboard and tick it."
-            )
         self.resolved = access
         return access
 
@@ -218,6 +216,11 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
     call = ToolCall(principal=principal, tool_name=spec.name)
     result: ToolResult | None = None
     message = ""
+    if principal.blocked_reason:
+        # A lapsed subscription: say so plainly, with the page that fixes it, instead of running the tool.
+        return error_result(principal.blocked_reason)
+    # Write tools read what they are about to change (the undo pre-image) fresh, never from the cache.
+    bypass = intervals_cache.bypass.set(not spec.read_only)
     try:
         result = await spec.handler(call, args)
     except ToolFailure as exc:
@@ -229,6 +232,10 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
     except Exception:
         logger.exception("tool %s crashed", spec.name)
         message = f"{spec.name} failed because of an internal error on Threshold's side. It was logged; try again."
+    finally:
+        intervals_cache.bypass.reset(bypass)
+    if result is not None and call.resolved is not None and call.resolved.hidden:
+        result = redact(result, call.resolved.hidden, call.resolved.name)
     await _log_call(spec, call, result, message)
     if result is None:
         return error_result(message)
@@ -270,6 +277,50 @@ async def _log_call(spec: ToolSpec, call: ToolCall, result: ToolResult | None, e
         await sync_to_async(record_tool_call)(**row)
     except Exception:
         logger.exception("could not record the access log for %s", spec.name)
+
+
+# What each hideable data class covers, as key fragments of our answers (all tools use these names).
+HIDDEN_KEYS: dict[str, tuple[str, ...]] = {
+    "weight": ("weight", "w_per_kg", "body_fat", "bodyfat"),
+    "hrv": ("hrv", "resting_hr", "readiness"),
+    "sleep": ("sleep",),
+    "menstrual": ("menstrual",),
+    "location": ("location", "city", "country", "latlng", "lat", "lng", "weather", "temp_c"),
+    "notes": ("comment", "notes"),
+}
+
+
+def _hidden(key: str, fragments: tuple[str, ...]) -> bool:
+    k = key.lower()
+    return any(k == f or k.startswith(f + "_") or k.endswith("_" + f) or f in k.split("_") for f in fragments)
+
+
+def _strip(obj: Any, fragments: tuple[str, ...]) -> Any:
+    if isinstance(obj, dict):
+        if isinstance(obj.get("columns"), list) and isinstance(obj.get("rows"), list):
+            # Column/row tables: drop hidden columns from the header and every row.
+            keep = [i for i, c in enumerate(obj["columns"]) if not (isinstance(c, str) and _hidden(c, fragments))]
+            obj = {
+                **obj,
+                "columns": [obj["columns"][i] for i in keep],
+                "rows": [[row[i] for i in keep] if isinstance(row, list) else row for row in obj["rows"]],
+            }
+        return {k: _strip(v, fragments) for k, v in obj.items() if not _hidden(str(k), fragments)}
+    if isinstance(obj, list):
+        return [_strip(v, fragments) for v in obj]
+    return obj
+
+
+def redact(result: ToolResult, hidden: frozenset[str], athlete_name: str) -> ToolResult:
+    """Remove the data classes an athlete hid from this coach, whatever tool produced the answer.
+
+    Deny by default: the structured answer loses every matching field, and the one-line text (which
+    cannot be filtered field by field) is replaced by a neutral summary.
+    """
+    fragments = tuple(f for cls in sorted(hidden) for f in HIDDEN_KEYS.get(cls, (cls,)))
+    data = _strip(result.data, fragments)
+    text = f"Answer about {athlete_name}; {', '.join(sorted(hidden))} data hidden by the athlete's grant."
+    return ToolResult(data=data, text=text, write=result.write, preview=result.preview, undo_of_id=result.undo_of_id)
 
 
 def _make_fn(spec: ToolSpec) -> Callable[..., Awaitable[CallToolResult]]:

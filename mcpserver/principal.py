@@ -1,8 +1,15 @@
 """Who an MCP request acts for, and what it may reach. Deny by default.
 
-A `Principal` is built once per request from the token (two indexed queries) and carries every
-athlete the token may reach with the tools allowed on each. Tools ask it first, before any upstream
-request: `resolve_athlete` never falls back silently to another athlete.
+A `Principal` is built afresh for every request from the token (no cache may keep a revoked grant
+alive) and carries every athlete the token may reach, with the tools allowed on each:
+- an athlete token reaches the athlete's own Intervals.icu link, limited by the scopes granted upstream;
+- a coach token reaches each athlete whose live, unexpired grant names that token (exactly the tools the
+  athlete ticked, within that athlete's upstream scopes), plus, for Option B, the athletes of the coach's
+  own Intervals.icu roster (read tools, and write tools where Intervals.icu gives the coach WRITE).
+
+Tools resolve their athlete through `resolve_athlete(..., tool=...)` before any upstream request. An
+unknown athlete, someone else's athlete and a tool not granted on that athlete all get the same answer,
+and nothing ever falls back silently to another athlete.
 """
 
 from __future__ import annotations
@@ -14,35 +21,54 @@ from typing import Any
 
 from django.utils import timezone
 
-from accounts import tokens
+from accounts import crypto, tokens
+from accounts.billing import mcp_block_reasons
 from accounts.models import McpToken
-from integrations.intervals.client import Bearer, Credential, IntervalsClient
+from integrations.intervals.client import ApiKey, Bearer, Credential, IntervalsClient
 from integrations.intervals.models import IntervalsLink, scope_allows
 
 
 @dataclass(frozen=True)
 class AthleteAccess:
-    """One athlete reachable through the token."""
+    """One athlete reachable through the token, and what may be done there."""
 
     athlete_id: str
     name: str
     timezone: str
     scopes: frozenset[str]
-    link_user_id: int
+    link_user_id: int | None  # the Threshold user owning the athlete's link (None: Option B roster)
     token_encrypted: str = field(repr=False)
     is_self: bool = True
+    tools: frozenset[str] | None = None  # None: every tool the scopes allow
+    hidden: frozenset[str] = frozenset()  # data classes the athlete hid from this coach
+    api_key_owner_id: int | None = None  # Option B: the coach whose API key reaches this athlete
+    write_allowed: bool = True  # Option B: Intervals.icu gave the coach WRITE
 
     def credential(self) -> Credential:
-        """Decrypt the athlete's upstream token. Pure CPU (no database): safe to call on the event loop."""
+        """Decrypt the upstream credential. Pure CPU (no database): safe to call on the event loop."""
+        if self.api_key_owner_id is not None:
+            from coaching.models import CoachApiKey
+
+            context = CoachApiKey.context(self.api_key_owner_id)
+            return ApiKey(crypto.decrypt(self.token_encrypted, context=context))
+        assert self.link_user_id is not None
         link = IntervalsLink(user_id=self.link_user_id, token_encrypted=self.token_encrypted)
         return Bearer(link.get_token())
 
     def client(self) -> IntervalsClient:
-        """An upstream client acting as this athlete."""
-        return IntervalsClient(self.credential())
+        """An upstream client acting as this athlete (reads shared through the athlete's read cache)."""
+        return IntervalsClient(self.credential(), cache_athlete=self.athlete_id)
 
     def allows_scope(self, needed: str | None) -> bool:
         return needed is None or scope_allows(set(self.scopes), needed)
+
+    def allows_tool(self, name: str, scope: str | None, read_only: bool) -> bool:
+        """Deny by default: the tool must be granted, its scope held, and writes permitted."""
+        if self.tools is not None and name not in self.tools:
+            return False
+        if not read_only and not self.write_allowed:
+            return False
+        return self.allows_scope(scope)
 
     def echo(self) -> dict[str, str]:
         """The resolved athlete, echoed in every answer (wrong-athlete guard)."""
@@ -61,6 +87,8 @@ class Principal:
     # Access-log rows of read calls, written by the gate after the response is sent (one thread hop
     # fewer per call). None = write at once (no gate to flush them, e.g. in-process use).
     deferred_log: list[dict[str, Any]] | None = field(default=None, repr=False)
+    # A reason every tool call must answer with instead of running (e.g. a lapsed subscription).
+    blocked_reason: str = ""
 
     def athlete_ids(self) -> list[str]:
         return [a.athlete_id for a in self.athletes]
@@ -76,37 +104,160 @@ def _matches(access: AthleteAccess, wanted: str) -> bool:
     return w in {aid, aid.removeprefix("i")} or w == access.name.lower()
 
 
-def resolve_athlete(principal: Principal, wanted: str | None) -> AthleteAccess:
-    """Pick the athlete a call is about, or raise with the list of choices. Never guesses."""
-    choices = ", ".join(f"{a.name} ({a.athlete_id})" for a in principal.athletes) or "none"
-    if wanted:
-        exact = [a for a in principal.athletes if _matches(a, wanted)]
-        if not exact:
-            w = wanted.strip().lower()
-            exact = [a for a in principal.athletes if w and w in a.name.lower()]
-        if len(exact) == 1:
-            return exact[0]
-        if len(exact) > 1:
-            raise AthleteResolutionError(
-                f"'{wanted}' matches several athletes: {', '.join(f'{a.name} ({a.athlete_id})' for a in exact)}. "
-                "Pass the athlete id."
-            )
-        raise AthleteResolutionError(f"No athlete '{wanted}' on this MCP URL. Athletes available: {choices}.")
-    if principal.default_athlete_id:
-        for a in principal.athletes:
-            if a.athlete_id == principal.default_athlete_id:
-                return a
-    if len(principal.athletes) == 1:
-        return principal.athletes[0]
+def _choices(pool: list[AthleteAccess]) -> str:
+    return ", ".join(f"{a.name} ({a.athlete_id})" for a in pool) or "none"
+
+
+def denial(principal: Principal, wanted: str | None, tool: str | None, pool: list[AthleteAccess] | None = None) -> str:
+    """The one refusal for "no such athlete", "someone else's athlete" and "tool not granted here".
+
+    It names what was asked and lists only where the tool *is* available, so it reveals nothing about
+    athletes or tools the token cannot reach.
+    """
+    label = wanted or principal.default_athlete_id or "(default athlete)"
+    what = f" with {tool}" if tool else ""
+    return f"No athlete '{label}'{what} on this MCP URL. Available{what}: {_choices(pool or [])}."
+
+
+def resolve_athlete(
+    principal: Principal,
+    wanted: str | None,
+    *,
+    tool: str | None = None,
+    scope: str | None = None,
+    read_only: bool = True,
+) -> AthleteAccess:
+    """Pick the athlete a call is about, among those where `tool` is allowed, or raise. Never guesses.
+
+    The refusal for an unknown athlete, another tenant's athlete and an athlete who did not grant the
+    tool is one and the same sentence, listing only where the tool *is* available.
+    """
+    pool = [a for a in principal.athletes if tool is None or a.allows_tool(tool, scope, read_only)]
+    what = f" with {tool}" if tool else ""
+
+    def unavailable(label: str) -> AthleteResolutionError:
+        return AthleteResolutionError(denial(principal, label, tool, pool))
+
     if not principal.athletes:
         raise AthleteResolutionError(
             "No Intervals.icu account is connected to this MCP URL yet. Connect Intervals.icu on the Threshold "
             "dashboard, then try again."
         )
-    raise AthleteResolutionError(f"Several athletes are available; pass `athlete`. Choices: {choices}.")
+    if wanted:
+        exact = [a for a in pool if _matches(a, wanted)]
+        if not exact:
+            w = wanted.strip().lower()
+            exact = [a for a in pool if w and w in a.name.lower()]
+        if len(exact) == 1:
+            return exact[0]
+        if len(exact) > 1:
+            raise AthleteResolutionError(
+                f"'{wanted}' matches several athletes: {_choices(exact)}. Pass the athlete id."
+            )
+        raise unavailable(wanted)
+    if principal.default_athlete_id:
+        chosen = [a for a in pool if a.athlete_id == principal.default_athlete_id]
+        if chosen:
+            return chosen[0]
+        if any(a.athlete_id == principal.default_athlete_id for a in principal.athletes):
+            # The selected athlete did not grant this tool: say so, never switch athletes silently.
+            raise unavailable(principal.default_athlete_id)
+    if len(principal.athletes) == 1:
+        if pool:
+            return pool[0]
+        raise unavailable(principal.athletes[0].athlete_id)
+    raise AthleteResolutionError(
+        f"This URL reaches several athletes: pass `athlete` or call select_athlete. Available{what}: {_choices(pool)}."
+    )
 
 
 _LAST_USED_RESOLUTION = timedelta(minutes=5)
+
+
+def own_link_access(link: IntervalsLink) -> AthleteAccess:
+    return AthleteAccess(
+        athlete_id=link.athlete_id,
+        name=link.athlete_name or link.athlete_id,
+        timezone=link.timezone,
+        scopes=frozenset(link.scope_set),
+        link_user_id=link.user_id,
+        token_encrypted=link.token_encrypted,
+    )
+
+
+def _coach_athletes(row: McpToken) -> list[AthleteAccess]:
+    """Every athlete a coach token reaches right now: live invite grants, then the Option B roster."""
+    from coaching.models import CoachApiKey, CoachGrant, RosterAthlete
+    from mcpserver import present
+
+    athletes: list[AthleteAccess] = []
+    grants = CoachGrant.objects.filter(coach_token=row, revoked_at__isnull=True).select_related(
+        "athlete__intervals_link"
+    )
+    for grant in grants.order_by("pk"):
+        link = getattr(grant.athlete, "intervals_link", None)
+        if link is None:
+            continue
+        if grant.expires_on is not None and present.local_today(link.timezone) > grant.expires_on:
+            continue  # an expired grant stops by itself
+        athletes.append(
+            AthleteAccess(
+                athlete_id=link.athlete_id,
+                name=link.athlete_name or link.athlete_id,
+                timezone=link.timezone,
+                scopes=frozenset(link.scope_set),
+                link_user_id=link.user_id,
+                token_encrypted=link.token_encrypted,
+                is_self=grant.athlete_id == row.user_id,
+                tools=frozenset(grant.tools),
+                hidden=frozenset(grant.hidden_classes),
+            )
+        )
+    if row.user_id is not None:
+        key = CoachApiKey.objects.filter(coach_id=row.user_id).first()
+        if key is not None:
+            seen = {a.athlete_id for a in athletes}
+            for member in RosterAthlete.objects.filter(coach_id=row.user_id).order_by("name"):
+                if member.athlete_id in seen:
+                    continue  # an explicit invite grant is the narrower, athlete-chosen rule
+                athletes.append(
+                    AthleteAccess(
+                        athlete_id=member.athlete_id,
+                        name=member.name,
+                        timezone=member.timezone,
+                        # An API key is not scoped like OAuth: Intervals.icu's own permission decides.
+                        scopes=frozenset(f"{area}:WRITE" for area in _AREAS),
+                        link_user_id=None,
+                        token_encrypted=key.key_encrypted,
+                        is_self=member.athlete_id == key.athlete_id,
+                        api_key_owner_id=row.user_id,
+                        write_allowed=member.permission.upper() == "WRITE",
+                    )
+                )
+    return athletes
+
+
+_AREAS = ("ACTIVITY", "WELLNESS", "CALENDAR", "LIBRARY", "SETTINGS", "CHATS")
+
+
+def _billed(athletes: list[AthleteAccess], coach_user_id: int | None) -> tuple[list[AthleteAccess], str]:
+    """Access follows billing: an invited athlete is reachable while *their* subscription covers it; the
+    Option B roster while the coach's own coach plan does. Returns what remains and, if billing removed
+    everything, the reason to answer with."""
+    invited_owners = [a.link_user_id for a in athletes if a.api_key_owner_id is None and a.link_user_id is not None]
+    lapsed = mcp_block_reasons(invited_owners)
+    coach_reason = ""
+    if coach_user_id is not None and any(a.api_key_owner_id is not None for a in athletes):
+        coach_reason = mcp_block_reasons([coach_user_id], coach=True).get(coach_user_id, "")
+    kept = [
+        a
+        for a in athletes
+        if (a.api_key_owner_id is None and a.link_user_id not in lapsed)
+        or (a.api_key_owner_id is not None and not coach_reason)
+    ]
+    if athletes and not kept:
+        return kept, coach_reason or next(iter(lapsed.values()), "")
+    return kept, ""
 
 
 def load_principal(raw_token: str) -> Principal | None:
@@ -123,22 +274,17 @@ def load_principal(raw_token: str) -> Principal | None:
     if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
         # Coarse on purpose: a write per request would cost more than the information is worth.
         McpToken.objects.filter(pk=row.pk).update(last_used_at=now)
-    athletes: list[AthleteAccess] = []
-    if row.user_id is not None:
-        link = IntervalsLink.objects.filter(user_id=row.user_id).first()
-        if link is not None:
-            athletes.append(
-                AthleteAccess(
-                    athlete_id=link.athlete_id,
-                    name=link.athlete_name or link.athlete_id,
-                    timezone=link.timezone,
-                    scopes=frozenset(link.scope_set),
-                    link_user_id=link.user_id,
-                    token_encrypted=link.token_encrypted,
-                )
-            )
+    blocked = ""
+    if row.kind == McpToken.Kind.COACH:
+        athletes, blocked = _billed(_coach_athletes(row), row.user_id)
+    else:
+        link = IntervalsLink.objects.filter(user_id=row.user_id).first() if row.user_id is not None else None
+        athletes = [own_link_access(link)] if link is not None else []
+        if row.user_id is not None:
+            blocked = mcp_block_reasons([row.user_id]).get(row.user_id, "")
     display = (row.user.name or row.user.email) if row.user is not None else row.email
     return Principal(
+        blocked_reason=blocked,
         token_id=row.pk,
         token_hint=row.hint,
         kind=row.kind,

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from mcpserver import tools as _tools  # noqa: F401  (registers the catalogue)
 from mcpserver.catalogue import REGISTRY, error_result, sdk_tool, validation_message
-from mcpserver.principal import Principal
+from mcpserver.principal import AthleteResolutionError, Principal, denial, resolve_athlete
 
 INSTRUCTIONS = (
     "Threshold gives you live access to an athlete's Intervals.icu training data. "
@@ -31,10 +31,19 @@ INSTRUCTIONS = (
 
 
 def allowed_tools(principal: Principal) -> set[str]:
-    """Tool names usable by this principal: a tool is allowed if some athlete grants its scope."""
+    """Tool names usable by this principal: the union over its athletes (deny by default).
+
+    Coach tools are for coach URLs only; a tool needing no athlete data (whoami) is always there; any
+    other tool needs at least one athlete where it is granted, its scope held and writes permitted.
+    """
     names = set()
     for spec in REGISTRY.values():
-        if spec.scope is None or any(a.allows_scope(spec.scope) for a in principal.athletes):
+        if spec.group == "coach":
+            if principal.kind == "coach":
+                names.add(spec.name)
+        elif spec.scope is None or any(
+            a.allows_tool(spec.name, spec.scope, spec.read_only) for a in principal.athletes
+        ):
             names.add(spec.name)
     return names
 
@@ -54,12 +63,33 @@ async def per_token_tools(ctx: ServerRequestContext[Any, Any], call_next: CallNe
     if ctx.method == "tools/call":
         params = ctx.params or {}
         name = params.get("name")
-        if not isinstance(name, str) or name not in allowed:
-            # Same answer for a tool that does not exist and one this token may not use.
-            raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
         arguments = params.get("arguments") or {}
+        if not isinstance(name, str) or not name:
+            raise MCPError(code=INVALID_PARAMS, message="Tool name missing")
+        if name not in allowed:
+            # Deny by default, before any tool code or upstream request runs: a tool that does not
+            # exist, and one not granted on any athlete here, get the very sentence an unknown athlete gets.
+            wanted = arguments.get("athlete") if isinstance(arguments, dict) else None
+            label = wanted if isinstance(wanted, str) else None
+            if principal is None:
+                raise MCPError(code=INVALID_PARAMS, message=f"Unknown tool: {name}")
+            return error_result(denial(principal, label, name[:64]))
         if not isinstance(arguments, dict):
             return error_result(f"Invalid arguments for {name}: arguments must be an object.")
+        spec = REGISTRY[name]
+        if principal is not None and spec.group != "coach" and "athlete" in spec.input_model.model_fields:
+            # The grant is checked before the arguments: a refused call reads the same whatever was sent.
+            wanted = arguments.get("athlete")
+            try:
+                resolve_athlete(
+                    principal,
+                    wanted if isinstance(wanted, str) else None,
+                    tool=name,
+                    scope=spec.scope,
+                    read_only=spec.read_only,
+                )
+            except AthleteResolutionError as exc:
+                return error_result(str(exc))
         try:
             REGISTRY[name].input_model.model_validate(arguments)
         except ValidationError as exc:

@@ -33,7 +33,7 @@ from integrations.intervals import errors
 from integrations.intervals.client import IntervalsClient
 from integrations.intervals.models import IntervalsLink
 from mcpserver import present
-from mcpserver.principal import AthleteAccess
+from mcpserver.principal import AthleteAccess, own_link_access
 
 UNDOABLE_KINDS = AccessLogEntry.UNDOABLE_KINDS
 KIND_SCOPE = {
@@ -61,9 +61,9 @@ class UndoOutcome:
     preview: bool = False
 
 
-def candidates(athlete_id: str, link_user_id: int) -> Any:
-    """This athlete's undoable writes, newest first (sync, ORM)."""
-    return AccessLogEntry.objects.filter(
+def candidates(athlete_id: str, link_user_id: int | None, only_token_id: int | None = None) -> Any:
+    """This athlete's undoable writes, newest first (sync, ORM); a coach sees only their own token's."""
+    entries = AccessLogEntry.objects.filter(
         athlete_id=athlete_id,
         athlete_user_id=link_user_id,
         is_write=True,
@@ -71,20 +71,23 @@ def candidates(athlete_id: str, link_user_id: int) -> Any:
         undone_at__isnull=True,
         write_kind__in=UNDOABLE_KINDS,
     ).order_by("-created_at", "-pk")
+    return entries if only_token_id is None else entries.filter(token_id=only_token_id)
 
 
-def find_entry(access: AthleteAccess, entry_id: int | None) -> AccessLogEntry:
+def find_entry(access: AthleteAccess, entry_id: int | None, only_token_id: int | None = None) -> AccessLogEntry:
     """The entry to undo: `entry_id` if it is this athlete's, else the latest write that is not itself an
     undo (so repeated undos walk back). Passing the id of an entry already undone redoes it (undoes its
     undo). Sync (ORM)."""
     if entry_id is None:
-        entry = candidates(access.athlete_id, access.link_user_id).filter(undo_of__isnull=True).first()
+        entry = candidates(access.athlete_id, access.link_user_id, only_token_id).filter(undo_of__isnull=True).first()
         if entry is None:
             raise UndoError(f"No write made through Threshold for {access.name} is left to undo.")
         return entry
     found = AccessLogEntry.objects.filter(
         pk=entry_id, athlete_id=access.athlete_id, athlete_user_id=access.link_user_id
     ).first()
+    if found is not None and only_token_id is not None and found.token_id != only_token_id:
+        found = None  # a coach undoes only what their own URL wrote
     if found is None:
         raise UndoError(f"No access-log entry {entry_id} for {access.name}.")
     if found.write_kind == "comment.create":
@@ -92,7 +95,7 @@ def find_entry(access: AthleteAccess, entry_id: int | None) -> AccessLogEntry:
             "A comment cannot be undone through the Intervals.icu API; delete it in Intervals.icu (activity chat)."
         )
     if found.undone_at is not None:
-        redo = candidates(access.athlete_id, access.link_user_id).filter(undo_of=found).first()
+        redo = candidates(access.athlete_id, access.link_user_id, only_token_id).filter(undo_of=found).first()
         if redo is None:
             raise UndoError(f"Entry {entry_id} ({found.tool}) was already undone.")
         return redo  # undoing the undo of an entry is redoing it
@@ -114,16 +117,7 @@ def unmark_undone(entry_id: int) -> None:
 def access_for_user(user: Any) -> AthleteAccess | None:
     """The athlete a Threshold user's own Intervals.icu link reaches (for the dashboard). Sync (ORM)."""
     link = IntervalsLink.objects.filter(user_id=user.pk).first()
-    if link is None:
-        return None
-    return AthleteAccess(
-        athlete_id=link.athlete_id,
-        name=link.athlete_name or link.athlete_id,
-        timezone=link.timezone,
-        scopes=frozenset(link.scope_set),
-        link_user_id=link.user_id,
-        token_encrypted=link.token_encrypted,
-    )
+    return None if link is None else own_link_access(link)
 
 
 def undo_from_dashboard(user: Any, entry_id: int) -> tuple[bool, str]:
@@ -161,13 +155,15 @@ def undo_from_dashboard(user: Any, entry_id: int) -> tuple[bool, str]:
 # ----------------------------------------------------------------------------------------------------
 
 
-async def undo_entry(entry_id: int | None, *, access: AthleteAccess, dry_run: bool = False) -> UndoOutcome:
+async def undo_entry(
+    entry_id: int | None, *, access: AthleteAccess, dry_run: bool = False, only_token_id: int | None = None
+) -> UndoOutcome:
     """Undo `entry_id` (or the latest undoable write) of `access`'s athlete; see the module docstring.
 
     Raises UndoError with a user-facing message, or the client's typed errors for upstream failures.
     The caller records the returned inverse write (the tool does it through the access log).
     """
-    entry = await sync_to_async(find_entry)(access, entry_id)
+    entry = await sync_to_async(find_entry)(access, entry_id, only_token_id)
     needed = KIND_SCOPE[entry.write_kind]
     if not access.allows_scope(needed):
         raise UndoError(

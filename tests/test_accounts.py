@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -12,6 +15,22 @@ from accounts.models import McpToken, User
 from tests.conftest import PASSWORD, make_athlete
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _send_mail_at_commit(
+    django_capture_on_commit_callbacks: Callable[..., AbstractContextManager[Any]], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
+    """Emails are queued after commit; the test transaction never commits, so run each request's
+    on-commit work when the request ends, as a real commit would."""
+    original = Client.request
+
+    def request(self: Client, **kwargs: Any) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return original(self, **kwargs)
+
+    monkeypatch.setattr(Client, "request", request)
+    yield
 
 
 def signup(client: Client, email: str) -> tuple[int, str]:
@@ -38,9 +57,12 @@ def test_it_issues_the_mcp_url_only_after_the_email_is_verified() -> None:
     assert dashboard.status_code == 200
     token = McpToken.objects.get(user=user)
     assert token.revoked_at is None
-    assert b"/mcp/thr_" in dashboard.content and token.hint[-4:].encode() in dashboard.content
-    assert "no-store" in dashboard["Cache-Control"]
-    assert dashboard["Referrer-Policy"] in ("same-origin", "no-referrer")
+    assert token.hint.encode() in dashboard.content
+    # The URL itself is on its own display-only page, kept out of caches and Referer headers.
+    url_page = client.get("/connect/")
+    assert b"/mcp/thr_" in url_page.content and token.hint[-4:].encode() in url_page.content
+    assert "no-store" in url_page["Cache-Control"]
+    assert url_page["Referrer-Policy"] == "no-referrer"
 
 
 def test_it_does_not_reveal_whether_an_email_is_registered_on_signup() -> None:

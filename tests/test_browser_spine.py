@@ -80,11 +80,16 @@ def test_it_takes_a_newcomer_from_signup_to_a_working_mcp_url(
     assert "Mara Lindqvist" in status and "Europe/Stockholm" in status
     assert "read & write" in page.inner_text("table.scopes")
 
+    page.screenshot(path=str(ARTIFACTS / "spine-3-dashboard.png"), full_page=True)
+
+    # The URL lives on its own display-only page (no-store, no-referrer), with the setup guide.
+    page.get_by_role("link", name="Show & copy your MCP URL").click()
+    page.wait_for_url(re.compile(r"/connect/"))
     mcp_url = page.input_value("#mcp-url")
     assert mcp_url.startswith(product.url + "/mcp/thr_")
-    page.get_by_role("button", name="Copy").click()
+    page.get_by_role("button", name="Copy your MCP URL").click()
     assert page.evaluate("navigator.clipboard.readText()") == mcp_url
-    page.screenshot(path=str(ARTIFACTS / "spine-3-dashboard.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "spine-4-mcp-url.png"), full_page=True)
 
     async def use_it() -> Any:
         async with Client(mcp_url, mode="legacy") as client:

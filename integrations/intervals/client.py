@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from integrations.intervals import errors
+from integrations.intervals import cache, errors
 from integrations.intervals.ratelimit import RateLimitExceeded, get_limiter
 from integrations.intervals.schemas import (
     Activity,
@@ -115,12 +115,21 @@ def _upstream_message(response: httpx.Response) -> str:
 
 
 class IntervalsClient:
-    """Calls for one credential. Cheap to construct; the HTTP pool is shared per event loop."""
+    """Calls for one credential. Cheap to construct; the HTTP pool is shared per event loop.
 
-    def __init__(self, credential: Credential | None = None, *, base_url: str | None = None) -> None:
+    `cache_athlete`: the athlete this client acts for, as resolved from the caller's grant (never a
+    model-supplied value). When set, GETs about that athlete go through the shared read cache
+    (`integrations.intervals.cache`) and every write invalidates that athlete's cached entries.
+    """
+
+    def __init__(
+        self, credential: Credential | None = None, *, base_url: str | None = None, cache_athlete: str | None = None
+    ) -> None:
         self.credential = credential
         self.base_url = (base_url or settings.INTERVALS_BASE_URL).rstrip("/")
+        self.cache_athlete = cache_athlete or None
         self.calls = 0  # upstream HTTP attempts made by this client (for tests and benchmarks)
+        self.cache_hits = 0
 
     async def request(
         self,
@@ -131,9 +140,44 @@ class IntervalsClient:
         json: Any = None,
         data: dict[str, str] | None = None,
         authenticated: bool = True,
+        owned: bool = False,
     ) -> Any:
-        """Send one logical request with retries; return the decoded JSON body (or None)."""
+        """Send one logical request with retries; return the decoded JSON body (or None).
+
+        `owned=True`: the caller vouches that a GET outside `/athlete/<id>/` (e.g. an activity's
+        messages, by an id it listed for this athlete) is about `cache_athlete`, so it may be cached.
+        """
         method = method.upper()
+        athlete = self.cache_athlete
+        if athlete is None or not cache.enabled():
+            return await self._send(method, path, params=params, json=json, data=data, authenticated=authenticated)
+        if method != "GET":
+            try:
+                return await self._send(method, path, params=params, json=json, data=data, authenticated=authenticated)
+            finally:
+                await cache.invalidate(athlete)
+        # A write tool reading what it is about to change (its undo pre-image) always reads fresh.
+        if cache.bypass.get() or not (owned or cache.cacheable_path(athlete, path)):
+            return await self._send(method, path, params=params, json=json, data=data, authenticated=authenticated)
+        key = cache.entry_key(athlete, self.base_url, path, params)
+        hit, payload, version = await cache.lookup(athlete, key)
+        if hit:
+            self.cache_hits += 1
+            return payload
+        payload = await self._send(method, path, params=params, json=json, data=data, authenticated=authenticated)
+        await cache.store(key, version, payload)
+        return payload
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None,
+        json: Any,
+        data: dict[str, str] | None,
+        authenticated: bool,
+    ) -> Any:
         idempotent = method in IDEMPOTENT_METHODS
         timeout_s: float = settings.INTERVALS_TIMEOUT_SECONDS
         deadline = time.monotonic() + settings.INTERVALS_DEADLINE_SECONDS
@@ -274,8 +318,9 @@ class IntervalsClient:
         )
         return {s.type: s for s in parse_list(Stream, payload)}
 
-    async def list_activity_messages(self, activity_id: str) -> list[Message]:
-        payload = await self.request("GET", f"/api/v1/activity/{activity_id}/messages")
+    async def list_activity_messages(self, activity_id: str, *, owned: bool = False) -> list[Message]:
+        """`owned=True` only for an activity id listed for `cache_athlete` (lets the answer be cached)."""
+        payload = await self.request("GET", f"/api/v1/activity/{activity_id}/messages", owned=owned)
         return parse_list(Message, payload)
 
     async def list_wellness(self, athlete_id: str, oldest: str, newest: str) -> list[Wellness]:

@@ -31,7 +31,11 @@ async def whoami(call: ToolCall, args: WhoamiInput) -> ToolResult:
     allowed = sorted(allowed_tools(p))
     athletes = []
     for a in p.athletes:
-        tools = sorted(n for n in allowed if REGISTRY[n].scope is not None and a.allows_scope(REGISTRY[n].scope))
+        tools = sorted(
+            n
+            for n in allowed
+            if REGISTRY[n].scope is not None and a.allows_tool(n, REGISTRY[n].scope, REGISTRY[n].read_only)
+        )
         default = a.athlete_id == p.default_athlete_id or len(p.athletes) == 1
         athletes.append({**a.echo(), "tools": tools, "is_default": default})
     data: dict[str, object] = {"owner": p.display_name, "role": p.kind, "athletes": athletes, "tools": allowed}

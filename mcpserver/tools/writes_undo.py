@@ -29,7 +29,11 @@ class UndoOutput(BaseModel):
 async def undo_last_write(call: ToolCall, args: UndoInput) -> ToolResult:
     access = call.athlete(args.athlete)
     try:
-        outcome = await undo_actions.undo_entry(args.entry_id, access=access, dry_run=args.dry_run)
+        # A coach undoes only what their own URL wrote; the athlete's own URL can undo any Threshold write.
+        only_token = call.principal.token_id if call.principal.kind == "coach" else None
+        outcome = await undo_actions.undo_entry(
+            args.entry_id, access=access, dry_run=args.dry_run, only_token_id=only_token
+        )
     except undo_actions.UndoError as exc:
         raise ToolFailure(str(exc)) from None
     entry = await undo_actions.AccessLogEntry.objects.aget(pk=outcome.entry_id)

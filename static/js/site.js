@@ -15,3 +15,14 @@ document.addEventListener("click", async (event) => {
   button.textContent = "Copied";
   setTimeout(() => { button.textContent = label; }, 1500);
 });
+
+// Grant forms: one-click "read only", "everything", "none" for the tool checkboxes.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-pick]");
+  if (!button) return;
+  const fieldset = button.closest("[data-grant]");
+  fieldset.querySelectorAll("input[name=tools]").forEach((box) => {
+    const pick = button.dataset.pick;
+    box.checked = pick === "all" || (pick === "read" && box.dataset.group === "read");
+  });
+});
