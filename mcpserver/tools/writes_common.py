@@ -97,21 +97,9 @@ EVENT_KEEP = (
     "show_as_note",
     "not_on_fitness_chart",
 )
-# What we send back to restore an event (computed fields only when the text has no structure).
-EVENT_RESTORE = (
-    "category",
-    "type",
-    "name",
-    "description",
-    "start_date_local",
-    "end_date_local",
-    "indoor",
-    "color",
-    "tags",
-    "external_id",
-    "carbs_per_hour",
-    "show_as_note",
-    "not_on_fitness_chart",
+# What we send back to restore an event: everything kept but its id and what the server computes.
+EVENT_RESTORE = tuple(
+    f for f in EVENT_KEEP if f not in ("id", "moving_time", "distance", "icu_training_load", "icu_intensity")
 )
 EVENT_MANUAL = ("moving_time", "distance", "icu_training_load")
 

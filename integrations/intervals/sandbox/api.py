@@ -264,11 +264,8 @@ async def athlete_summary(c: Ctx) -> Response:
     return ok(rows)
 
 
-def _summary_row(state: SandboxState, data: AthleteData, week: dt.date, lo: dt.date, hi: dt.date) -> dict[str, Any]:
-    acts = [a for a in data.activities if lo <= a.day <= hi]
-    cats: dict[str, dict[str, Any]] = {}
-    zones = [0] * 7
-    tot: dict[str, Any] = {
+def _zero_totals() -> dict[str, Any]:
+    return {
         "count": 0,
         "time": 0,
         "moving_time": 0,
@@ -279,24 +276,17 @@ def _summary_row(state: SandboxState, data: AthleteData, week: dt.date, lo: dt.d
         "srpe": 0,
         "distance": 0.0,
     }
+
+
+def _summary_row(state: SandboxState, data: AthleteData, week: dt.date, lo: dt.date, hi: dt.date) -> dict[str, Any]:
+    acts = [a for a in data.activities if lo <= a.day <= hi]
+    cats: dict[str, dict[str, Any]] = {}
+    zones = [0] * 7
+    tot: dict[str, Any] = _zero_totals()
     for a in acts:
         d = a.data
         cat = "Ride" if a.session.sport in physics.POWER_SPORTS else a.session.sport
-        bucket = cats.setdefault(
-            cat,
-            {
-                "category": cat,
-                "count": 0,
-                "time": 0,
-                "moving_time": 0,
-                "elapsed_time": 0,
-                "calories": 0,
-                "total_elevation_gain": 0.0,
-                "training_load": 0,
-                "srpe": 0,
-                "distance": 0.0,
-            },
-        )
+        bucket = cats.setdefault(cat, {"category": cat, **_zero_totals()})
         for b in (tot, bucket):
             b["count"] += 1
             b["time"] += d.get("elapsed_time", 0)
