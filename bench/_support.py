@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import socket
 import subprocess
@@ -29,7 +31,15 @@ def bench_env(**extra: str) -> dict[str, str]:
             "INTERVALS_RATE_PER_SECOND": "100000",
             "INTERVALS_RATE_BURST": "100000",
             "LOG_LEVEL": "WARNING",
-            "REDIS_URL": "",
+            # The production shape: DEBUG off (no query recording), Redis for the limiter and the cache.
+            "DEBUG": "0",
+            "SECRET_KEY": "bench-secret-key-long-enough-for-django-checks",
+            "ENCRYPTION_KEYS": "bench:" + base64.urlsafe_b64encode(hashlib.sha256(b"bench").digest()).decode(),
+            "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+            "SITE_URL": "http://127.0.0.1:8000",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "0",
+            "CELERY_TASK_ALWAYS_EAGER": "1",
         }
     )
     env.update(extra)
@@ -45,6 +55,7 @@ def setup_django(**extra: str) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    call_command("flush", interactive=False, verbosity=0)  # every run starts from an empty database
 
 
 def free_port() -> int:

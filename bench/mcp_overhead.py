@@ -104,12 +104,15 @@ def main() -> None:
         history_args: dict[str, Any] = {}  # the default window: the last 28 days
         bare = asyncio.run(measure(bare_url, "echo", {"text": "hello"}, opts.calls, opts.concurrent_calls))
         ours = asyncio.run(measure(ours_url, "get_training_history", history_args, opts.calls, opts.concurrent_calls))
+        # whoami makes no upstream call: it isolates Threshold's own per-call cost (gate, principal, log).
+        who = asyncio.run(measure(ours_url, "whoami", {}, opts.calls, opts.concurrent_calls))
         print(f"{'':<26}{'p50 ms':>9}{'p95 ms':>9}{'req/s @1':>10}{'req/s @16':>11}")
-        for label, r in (("bare SDK echo", bare), ("get_training_history", ours)):
+        for label, r in (("bare SDK echo", bare), ("get_training_history", ours), ("whoami (no upstream)", who)):
             print(f"{label:<26}{r['p50_ms']:>9.2f}{r['p95_ms']:>9.2f}{r['rps_1']:>10.1f}{r['rps_16']:>11.1f}")
         print(f"latency ratio (p50)    {ours['p50_ms'] / bare['p50_ms']:.2f}x   (target ≤ 1.2x)")
         print(f"throughput ratio @1    {ours['rps_1'] / bare['rps_1']:.2f}x   (target ≥ 0.8x)")
         print(f"throughput ratio @16   {ours['rps_16'] / bare['rps_16']:.2f}x   (target ≥ 0.8x)")
+        print(f"whoami vs echo (p50)   {who['p50_ms'] / bare['p50_ms']:.2f}x   (Threshold's own cost, no upstream)")
     finally:
         for p in processes:
             p.terminate()

@@ -162,8 +162,8 @@ def _release_stray_connections(request: pytest.FixtureRequest) -> Iterator[None]
     yield
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-        return
+    if connection.vendor != "postgresql" or not str(connection.settings_dict["NAME"]).startswith("test_"):
+        return  # the test database is already gone (or was never made): nothing to release
     with blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

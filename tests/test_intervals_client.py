@@ -136,3 +136,11 @@ async def test_it_shares_one_budget_across_workers_through_redis(settings: Any) 
     stamps.sort()
     busiest = max(sum(1 for t in stamps if s <= t < s + 1.0) for s in stamps)
     assert busiest <= 20 + 2
+
+
+async def test_it_keeps_using_redis_at_very_high_configured_rates(settings: Any) -> None:
+    """Sub-millisecond intervals once made Redis refuse a zero expiry and sent the limiter to its fallback."""
+    limiter = UpstreamLimiter(100_000.0, 1000, settings.REDIS_URL, key=f"thr:test:gcra:{uuid.uuid4().hex}")
+    for _ in range(5):
+        await limiter.acquire(max_wait=1)
+    assert limiter._redis_failed_at == 0.0

@@ -39,7 +39,9 @@ local wait = tat - tolerance - now
 if wait < 0 then wait = 0 end
 if wait > max_wait then return -wait - 1 end
 local new_tat = tat + interval
-redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now + interval))
+local ttl = math.ceil(new_tat - now + interval)
+if ttl < 1 then ttl = 1 end
+redis.call('SET', KEYS[1], new_tat, 'PX', ttl)
 return wait
 """
 
