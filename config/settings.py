@@ -74,6 +74,9 @@ INTERVALS_MAX_ATTEMPTS = env_int("INTERVALS_MAX_ATTEMPTS", 4)
 INTERVALS_RATE_PER_SECOND = env_float("INTERVALS_RATE_PER_SECOND", 10.0)
 INTERVALS_RATE_BURST = env_int("INTERVALS_RATE_BURST", 5)
 INTERVALS_OAUTH_STATE_MAX_AGE = env_int("INTERVALS_OAUTH_STATE_MAX_AGE", 600)
+# Circuit breaker: after this many failed requests in a row, fail fast for the cooldown, then probe.
+INTERVALS_BREAKER_FAILURES = env_int("INTERVALS_BREAKER_FAILURES", 5)
+INTERVALS_BREAKER_COOLDOWN_SECONDS = env_float("INTERVALS_BREAKER_COOLDOWN_SECONDS", 30.0)
 # Shared read cache (per athlete and date range, across tokens). Off in tests, which share one sandbox
 # whose state they change directly; cache tests turn it on.
 INTERVALS_CACHE_SECONDS = env_int("INTERVALS_CACHE_SECONDS", 0 if TESTING else 300)
@@ -86,6 +89,9 @@ MCP_ALLOWED_ORIGINS = env_list(
     [f"{_site.scheme}://{_site.netloc}", "https://claude.ai", "https://chatgpt.com"],
 )
 MCP_HISTORY_MAX_DAYS = env_int("MCP_HISTORY_MAX_DAYS", 366)
+# Per-token tool-call limit (shared across workers through Redis; per process if Redis is down).
+MCP_TOKEN_CALLS_PER_MINUTE = env_int("MCP_TOKEN_CALLS_PER_MINUTE", 120)
+MCP_TOKEN_BURST = env_int("MCP_TOKEN_BURST", 30)
 
 # --- Billing (Stripe) ---------------------------------------------------------------------------------
 # Off in the embedded default: everyone is active. accounts/billing.py is the only reader of these.

@@ -9,6 +9,7 @@ result; nothing raised inside a tool reaches the client as a stack trace or a 50
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from coaching.actions import WriteRecord
 from integrations.intervals import cache as intervals_cache
 from integrations.intervals import errors
+from integrations.intervals.ratelimit import RateLimitExceeded, get_token_limiter
 from mcpserver.principal import AthleteAccess, AthleteResolutionError, Principal, resolve_athlete
 
 logger = logging.getLogger(__name__)
@@ -219,6 +221,12 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
     if principal.blocked_reason:
         # A lapsed subscription: say so plainly, with the page that fixes it, instead of running the tool.
         return error_result(principal.blocked_reason)
+    try:
+        await get_token_limiter().acquire(max_wait=0, key=_token_bucket(principal.token_id))
+    except RateLimitExceeded as exc:
+        return error_result(
+            f"Too many calls through this MCP URL right now; retry after about {max(1, math.ceil(exc.wait_seconds))} s."
+        )
     # Write tools read what they are about to change (the undo pre-image) fresh, never from the cache.
     bypass = intervals_cache.bypass.set(not spec.read_only)
     try:
@@ -243,6 +251,12 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
         content=[TextContent(type="text", text=result.text)],
         structured_content=result.data,
     )
+
+
+def _token_bucket(token_id: int) -> str:
+    from django.conf import settings
+
+    return f"{settings.CACHES['default'].get('KEY_PREFIX') or 'thr'}:mcp:token:{token_id}"
 
 
 async def _log_call(spec: ToolSpec, call: ToolCall, result: ToolResult | None, error: str) -> None:

@@ -18,6 +18,7 @@ import pytest
 import uvicorn
 from django.conf import settings as dj_settings
 
+from integrations.intervals.client import reset_breakers
 from integrations.intervals.ratelimit import reset_limiter
 
 MARA = "i100001"  # cyclist, Europe/Stockholm
@@ -81,14 +82,18 @@ def _upstream_settings(request: pytest.FixtureRequest, settings: Any) -> Iterato
     settings.INTERVALS_CLIENT_SECRET = "threshold-test-secret"
     settings.INTERVALS_RATE_PER_SECOND = 1000.0
     settings.INTERVALS_RATE_BURST = 1000
+    settings.MCP_TOKEN_CALLS_PER_MINUTE = 1_000_000
+    settings.MCP_TOKEN_BURST = 100_000
     settings.INTERVALS_DEADLINE_SECONDS = 10.0
     sb = request.getfixturevalue("sandbox") if "sandbox" in request.fixturenames else None
     if sb is not None:
         settings.INTERVALS_BASE_URL = sb.url
         sb.state.faults.clear()
     reset_limiter()
+    reset_breakers()
     yield
     reset_limiter()
+    reset_breakers()
     if sb is not None:
         sb.state.faults.clear()  # also releases requests held by a "hang" fault
 

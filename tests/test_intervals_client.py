@@ -144,3 +144,25 @@ async def test_it_keeps_using_redis_at_very_high_configured_rates(settings: Any)
     for _ in range(5):
         await limiter.acquire(max_wait=1)
     assert limiter._redis_failed_at == 0.0
+
+
+async def test_it_fails_fast_while_the_circuit_is_open_and_recovers_after_a_probe(
+    sandbox: Sandbox, settings: Any
+) -> None:
+    settings.INTERVALS_BREAKER_FAILURES = 2
+    settings.INTERVALS_BREAKER_COOLDOWN_SECONDS = 1.0
+    settings.INTERVALS_MAX_ATTEMPTS = 1
+    sandbox.state.faults.set(status=503)
+    for _ in range(2):
+        with pytest.raises(errors.UpstreamUnavailable):
+            await mara(sandbox).get_athlete("0")
+    before = sandbox.state.request_count
+    started = time.monotonic()
+    with pytest.raises(errors.UpstreamUnavailable) as fast:
+        await mara(sandbox).get_athlete("0")
+    assert time.monotonic() - started < 0.05 and sandbox.state.request_count == before  # no upstream call
+    assert "Retry in about 1 s" in fast.value.user_message
+    sandbox.state.faults.clear()
+    await asyncio.sleep(1.05)
+    assert (await mara(sandbox).get_athlete("0")).id == MARA  # the probe succeeds and closes the circuit
+    assert (await mara(sandbox).get_athlete("0")).id == MARA

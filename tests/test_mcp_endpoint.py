@@ -181,3 +181,21 @@ async def test_it_records_every_call_in_the_athletes_access_log(mara_url: str) -
         ("get_training_history", MARA, "ok", False),
         ("get_training_history", MARA, "error", False),
     ]
+
+
+async def test_it_limits_calls_per_token_with_a_clear_retry_after(mara_url: str, settings: Any) -> None:
+    from integrations.intervals.ratelimit import reset_limiter
+
+    settings.MCP_TOKEN_CALLS_PER_MINUTE = 6  # one call every 10 s
+    settings.MCP_TOKEN_BURST = 2
+    reset_limiter()
+    async with Client(mara_url, mode="legacy") as client:
+        first = await client.call_tool("whoami", {})
+        second = await client.call_tool("whoami", {})
+        third = await client.call_tool("whoami", {})
+        listed = await client.list_tools()  # listing tools is never throttled
+    assert not first.is_error and not second.is_error
+    assert third.is_error
+    text = third.content[0].text  # type: ignore[union-attr]
+    assert text.startswith("Too many calls through this MCP URL right now; retry after about")
+    assert listed.tools

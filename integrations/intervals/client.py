@@ -13,7 +13,9 @@ import asyncio
 import base64
 import email.utils
 import logging
+import math
 import random
+import threading
 import time
 import weakref
 from dataclasses import dataclass
@@ -57,6 +59,65 @@ def _http() -> httpx.AsyncClient:
         )
         _http_clients[loop] = client
     return client
+
+
+class CircuitBreaker:
+    """Fail fast while Intervals.icu is down, instead of every tool call waiting out its own deadline.
+
+    After `threshold` consecutive failed logical requests (5xx, timeouts, connection errors, each already
+    retried), the breaker opens for `cooldown` seconds: calls fail at once with a clear "retry in N s".
+    Then one probe request is let through; success closes the breaker, failure opens it again. State is
+    per process (each worker learns on its own within `threshold` calls), which keeps it free of Redis.
+    """
+
+    def __init__(self, threshold: int, cooldown: float) -> None:
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self.failures = 0
+        self.open_until = 0.0
+        self.probing = False
+        self._lock = threading.Lock()
+
+    def before_call(self) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if self.open_until == 0.0:
+                return
+            if now < self.open_until or self.probing:
+                wait = max(1, math.ceil(self.open_until - now))
+                raise errors.UpstreamUnavailable(f"circuit open; retry in {wait} s", retry_in=wait)
+            self.probing = True  # half-open: this call is the probe
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self.failures, self.open_until, self.probing = 0, 0.0, False
+
+    def failed(self) -> None:
+        with self._lock:
+            self.failures += 1
+            if self.probing or self.failures >= self.threshold:
+                self.open_until = time.monotonic() + self.cooldown
+            self.probing = False
+
+
+_breakers: dict[str, CircuitBreaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def breaker_for(base_url: str) -> CircuitBreaker:
+    with _breakers_lock:
+        breaker = _breakers.get(base_url)
+        if breaker is None:
+            breaker = _breakers[base_url] = CircuitBreaker(
+                settings.INTERVALS_BREAKER_FAILURES, settings.INTERVALS_BREAKER_COOLDOWN_SECONDS
+            )
+        return breaker
+
+
+def reset_breakers() -> None:
+    """Forget breaker state (tests)."""
+    with _breakers_lock:
+        _breakers.clear()
 
 
 @dataclass(frozen=True)
@@ -169,6 +230,32 @@ class IntervalsClient:
         return payload
 
     async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None,
+        json: Any,
+        data: dict[str, str] | None,
+        authenticated: bool,
+    ) -> Any:
+        """One logical request behind the circuit breaker (see `CircuitBreaker`)."""
+        breaker = breaker_for(self.base_url)
+        breaker.before_call()
+        try:
+            result = await self._send_with_retries(
+                method, path, params=params, json=json, data=data, authenticated=authenticated
+            )
+        except errors.UpstreamUnavailable:
+            breaker.failed()
+            raise
+        except BaseException:
+            breaker.succeeded()  # the upstream answered (4xx, 429) or the caller went away: not an outage
+            raise
+        breaker.succeeded()
+        return result
+
+    async def _send_with_retries(
         self,
         method: str,
         path: str,

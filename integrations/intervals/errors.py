@@ -19,6 +19,15 @@ class IntervalsError(Exception):
 class UpstreamUnavailable(IntervalsError):
     user_message = "Intervals.icu is not answering right now (server error or timeout). Try again in a minute."
 
+    def __init__(self, detail: str = "", *, status: int | None = None, retry_in: int | None = None) -> None:
+        super().__init__(detail, status=status)
+        if retry_in is not None:
+            # The circuit breaker is open: say when trying again makes sense.
+            self.user_message = (
+                "Intervals.icu has been failing repeatedly, so Threshold paused calls to it for a moment. "
+                f"Retry in about {retry_in} s."
+            )
+
 
 class UpstreamRateLimited(IntervalsError):
     user_message = "Intervals.icu is rate limiting requests."

@@ -70,24 +70,26 @@ class _Gcra:
 
 
 class UpstreamLimiter:
-    """Reserve upstream request slots. One instance per process; safe across event loops/threads."""
+    """Reserve request slots in a GCRA bucket (the default key, or one named per call). One instance per
+    process and purpose; safe across event loops and threads. Also used for per-token MCP limits."""
 
     def __init__(self, rate_per_second: float, burst: int, redis_url: str = "", key: str = _KEY) -> None:
         self.interval = 1.0 / rate_per_second
         self.tolerance = self.interval * max(burst - 1, 0)
         self.redis_url = redis_url
         self.key = key
-        self._local = _Gcra(self.interval, self.tolerance)
+        self._local: dict[str, _Gcra] = {}
         self._lock = threading.Lock()
         self._redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, object] = weakref.WeakKeyDictionary()
         self._script_sha: str | None = None
         self._redis_failed_at = 0.0
 
-    def _reserve_local(self, max_wait: float) -> float:
+    def _reserve_local(self, max_wait: float, key: str) -> float:
         with self._lock:
-            return self._local.reserve(time.monotonic(), max_wait)
+            bucket = self._local.setdefault(key, _Gcra(self.interval, self.tolerance))
+            return bucket.reserve(time.monotonic(), max_wait)
 
-    async def _reserve_redis(self, max_wait: float) -> float:
+    async def _reserve_redis(self, max_wait: float, key: str) -> float:
         import redis.asyncio as aioredis
 
         loop = asyncio.get_running_loop()
@@ -96,25 +98,27 @@ class UpstreamLimiter:
             client = aioredis.from_url(self.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
             self._redis[loop] = client
         result = await client.eval(  # type: ignore[attr-defined]
-            _LUA, 1, self.key, int(self.interval * 1000), int(self.tolerance * 1000), int(max_wait * 1000)
+            _LUA, 1, key, int(self.interval * 1000), int(self.tolerance * 1000), int(max_wait * 1000)
         )
         return float(result) / 1000.0
 
-    async def acquire(self, max_wait: float) -> float:
-        """Wait for a slot; return the seconds waited. Raise RateLimitExceeded past `max_wait`."""
+    async def acquire(self, max_wait: float, key: str | None = None) -> float:
+        """Wait for a slot; return the seconds waited. Raise RateLimitExceeded past `max_wait`
+        (`max_wait=0`: take a slot only if one is free now)."""
+        key = key or self.key
         wait: float
         # After a Redis failure, use the local bucket for a few seconds before trying Redis again.
         if self.redis_url and time.monotonic() - self._redis_failed_at > 5.0:
             try:
-                wait = await self._reserve_redis(max_wait)
+                wait = await self._reserve_redis(max_wait, key)
             except Exception as exc:  # Redis down or black-holed
                 self._redis_failed_at = time.monotonic()
                 logger.warning(
                     "upstream limiter: Redis unavailable (%s); using the per-process bucket", type(exc).__name__
                 )
-                wait = self._reserve_local(max_wait)
+                wait = self._reserve_local(max_wait, key)
         else:
-            wait = self._reserve_local(max_wait)
+            wait = self._reserve_local(max_wait, key)
         if wait < 0:
             raise RateLimitExceeded(-wait)
         if wait > 0:
@@ -123,7 +127,19 @@ class UpstreamLimiter:
 
 
 _limiter: UpstreamLimiter | None = None
+_token_limiter: UpstreamLimiter | None = None
 _limiter_lock = threading.Lock()
+
+
+def get_token_limiter() -> UpstreamLimiter:
+    """Per-token MCP call limits (keyed on the token, not the IP: assistants call from shared ranges)."""
+    global _token_limiter
+    with _limiter_lock:
+        if _token_limiter is None:
+            _token_limiter = UpstreamLimiter(
+                settings.MCP_TOKEN_CALLS_PER_MINUTE / 60.0, settings.MCP_TOKEN_BURST, settings.REDIS_URL
+            )
+        return _token_limiter
 
 
 def get_limiter() -> UpstreamLimiter:
@@ -138,6 +154,7 @@ def get_limiter() -> UpstreamLimiter:
 
 def reset_limiter() -> None:
     """Forget the process-wide limiter (tests change the rate)."""
-    global _limiter
+    global _limiter, _token_limiter
     with _limiter_lock:
         _limiter = None
+        _token_limiter = None
