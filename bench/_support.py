@@ -40,6 +40,9 @@ def bench_env(**extra: str) -> dict[str, str]:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "0",
             "CELERY_TASK_ALWAYS_EAGER": "1",
+            # Benchmarks measure throughput, not the per-token guard against runaway assistants.
+            "MCP_TOKEN_CALLS_PER_MINUTE": "100000000",
+            "MCP_TOKEN_BURST": "1000000",
         }
     )
     env.update(extra)
@@ -56,6 +59,9 @@ def setup_django(**extra: str) -> None:
 
     call_command("migrate", verbosity=0)
     call_command("flush", interactive=False, verbosity=0)  # every run starts from an empty database
+    import redis
+
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()  # the bench's own Redis database: no stale buckets
 
 
 def free_port() -> int:

@@ -186,13 +186,15 @@ def test_it_remembers_the_selected_athlete_across_stateless_requests(roster: Ros
 def test_it_gives_a_coach_who_trains_one_url_for_their_own_data_and_their_athletes(
     product: ServerThread, sandbox: Sandbox
 ) -> None:
-    sam = make_athlete("sam@example.com", athlete_id=SAM, sandbox=sandbox)
+    # Aroha trains and coaches. (Not Sam: another test disconnects Sam's sandbox app, which revokes his
+    # demo token for the rest of the shared session.)
+    aroha = make_athlete("aroha@example.com", athlete_id=AROHA, sandbox=sandbox)
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
-    own = invite_coach(sam, "sam@example.com", ["get_training_history", "get_fitness"])
-    theirs = invite_coach(mara, "SAM@example.com", ["get_training_history"])
+    own = invite_coach(aroha, "aroha@example.com", ["get_training_history", "get_fitness"])
+    theirs = invite_coach(mara, "AROHA@example.com", ["get_training_history"])
     assert own.coach_token_id == theirs.coach_token_id
     url = coach_url(product, own)
     athletes = {a["id"]: a["tools"] for a in list_athletes(url)}
-    assert athletes == {SAM: ["get_fitness", "get_training_history"], MARA: ["get_training_history"]}
-    mine = call(url, "get_fitness", {"athlete": "Sam"})
-    assert not mine.is_error and mine.structured_content["athlete"]["id"] == SAM
+    assert athletes == {AROHA: ["get_fitness", "get_training_history"], MARA: ["get_training_history"]}
+    mine = call(url, "get_fitness", {"athlete": "Aroha"})
+    assert not mine.is_error and mine.structured_content["athlete"]["id"] == AROHA
