@@ -2,10 +2,8 @@
 
 `/mcp/<token>` (or `/mcp/` with `Authorization: Bearer <token>`) → Principal → MCP. Anything unknown,
 revoked or malformed gets one byte-identical 404 (never 401: a 401 sends Claude into an OAuth
-discovery flow). Database work goes through `mcpserver.db.run_db` (shared worker threads, each call
-releasing its connection, which Django would otherwise never do for MCP requests). The request still
-runs in its own thread-sensitive context, so a stray thread-sensitive call from a library gets a
-private thread rather than one shared by every request.
+discovery flow). Each request runs in its own thread-sensitive context, like Django's own handler,
+and closes its database connections afterwards, which Django would otherwise never do for us here.
 """
 
 from __future__ import annotations
@@ -13,12 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 from mcp.server.mcpserver import MCPServer
 from starlette.types import Message, Receive, Scope, Send
 
-from mcpserver.db import run_db
 from mcpserver.principal import Principal, load_principal
 
 logger = logging.getLogger(__name__)
@@ -72,7 +70,7 @@ class TokenGate:
         async with ThreadSensitiveContext():
             try:
                 token = self._token(scope)
-                principal = await run_db(load_principal, token) if token else None
+                principal = await sync_to_async(load_principal)(token) if token else None
                 if principal is None:
                     await _respond(tracking_send, 404, NOT_FOUND_BODY)
                     return
@@ -97,16 +95,19 @@ class TokenGate:
                     )
                     await _respond(send, 503, body, [(b"retry-after", b"5")])
             finally:
-                if principal is not None and principal.deferred_log:
-                    await run_db(_write_log, principal.deferred_log)
+                pending = principal.deferred_log if principal is not None else None
+                await sync_to_async(_finish)(pending)
 
 
-def _write_log(pending_log: list[dict[str, Any]]) -> None:
-    """After the response: write the deferred access-log rows of read calls."""
-    from coaching.actions import record_tool_call
-
+def _finish(pending_log: list[dict[str, Any]] | None) -> None:
+    """After the response: write the deferred access-log rows, then close DB connections (one hop)."""
     try:
-        for row in pending_log:
-            record_tool_call(**row)
+        if pending_log:
+            from coaching.actions import record_tool_call
+
+            for row in pending_log:
+                record_tool_call(**row)
     except Exception:
         logger.exception("could not write the deferred access log")
+    finally:
+        close_old_connections()

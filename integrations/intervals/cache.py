@@ -22,7 +22,6 @@ import logging
 from contextvars import ContextVar
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
@@ -61,21 +60,10 @@ def entry_key(athlete_id: str, base_url: str, path: str, params: dict[str, Any] 
     return f"{_PREFIX}:e:{athlete_id}:{digest}"
 
 
-async def _off_loop(fn: Any, *args: Any) -> Any:
-    # Django's async cache methods are thread-sensitive wrappers: they would start a thread per MCP
-    # request (or serialise every request on one thread). The cache clients are thread-safe: use the pool.
-    return await sync_to_async(fn, thread_sensitive=False)(*args)
-
-
-def _bump(key: str) -> None:
-    cache.add(key, 0, None)
-    cache.incr(key)
-
-
 async def lookup(athlete_id: str, key: str) -> tuple[bool, Any, int]:
     """(hit, payload, current version) in one round trip."""
     try:
-        found = await _off_loop(cache.get_many, [_version_key(athlete_id), key])
+        found = await cache.aget_many([_version_key(athlete_id), key])
     except Exception as exc:
         logger.warning("intervals cache unavailable (%s); reading through", type(exc).__name__)
         return False, None, -1
@@ -91,7 +79,7 @@ async def store(key: str, version: int, payload: Any) -> None:
     if version < 0:
         return
     try:
-        await _off_loop(cache.set, key, (version, payload), ttl_seconds())
+        await cache.aset(key, (version, payload), ttl_seconds())
     except Exception as exc:
         logger.warning("intervals cache unavailable (%s); not stored", type(exc).__name__)
 
@@ -101,6 +89,7 @@ async def invalidate(athlete_id: str) -> None:
     key = _version_key(athlete_id)
     try:
         # Outlive every entry; add() is a no-op when the counter exists, incr() is atomic in Redis.
-        await _off_loop(_bump, key)
+        await cache.aadd(key, 0, None)
+        await cache.aincr(key)
     except Exception:
         logger.exception("intervals cache: could not invalidate athlete %s", athlete_id)

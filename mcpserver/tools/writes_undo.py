@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 from mcpserver import present
 from mcpserver import undo as undo_actions
 from mcpserver.catalogue import AthleteEcho, ToolCall, ToolFailure, ToolResult, ToolSpec, register
-from mcpserver.db import run_db
 from mcpserver.tools.writes_common import WriteInput, who
 
 
@@ -37,7 +36,7 @@ async def undo_last_write(call: ToolCall, args: UndoInput) -> ToolResult:
         )
     except undo_actions.UndoError as exc:
         raise ToolFailure(str(exc)) from None
-    entry = await run_db(undo_actions.AccessLogEntry.objects.get, pk=outcome.entry_id)
+    entry = await undo_actions.AccessLogEntry.objects.aget(pk=outcome.entry_id)
     local = entry.created_at.astimezone(present.zone(access.timezone))
     undone = {
         "entry_id": entry.pk,
