@@ -33,6 +33,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/bandit -q -r accounts coaching config integrations mcpserver --severity-level high
 
 bench: install
 	$(PY) -m bench.mcp_overhead
