@@ -196,18 +196,24 @@ async def push_workout(call: ToolCall, args: PushWorkoutInput) -> ToolResult:
     workout, text = _render(args.steps, args.description)
     if workout is None:
         workout = parse_workout(text)  # plain text: whatever Intervals.icu will read in it
-    name = " ".join(args.name.split())
-    body = {
-        "category": "WORKOUT",
-        "type": choice.sport,
-        "name": name,
-        "description": text,
-        "start_date_local": start_local(args.date, args.time),
-        "external_id": external_id_for(access.athlete_id, args.date, name, text),
-    }
+    body = workout_body(access, choice.sport, " ".join(args.name.split()), text, args.date, args.time)
     return await create_workout_event(
         access, client, day=args.date, body=body, workout=workout, choice=choice, dry_run=args.dry_run, notes=notes
     )
+
+
+def workout_body(
+    access: AthleteAccess, sport: str, name: str, text: str, day: dt.date, time: str | None
+) -> dict[str, Any]:
+    """The WORKOUT event we create; its external_id makes a retried call land on the same event."""
+    return {
+        "category": "WORKOUT",
+        "type": sport,
+        "name": name,
+        "description": text,
+        "start_date_local": start_local(day, time),
+        "external_id": external_id_for(access.athlete_id, day, name, text),
+    }
 
 
 async def schedule_library_workout(call: ToolCall, args: ScheduleLibraryInput) -> ToolResult:
@@ -232,14 +238,7 @@ async def schedule_library_workout(call: ToolCall, args: ScheduleLibraryInput) -
     text = str(item.get("description") or "")
     workout, _ = metrics_of_text(text, choice)
     name = str(item.get("name") or f"Workout {args.workout_id}")
-    body: dict[str, Any] = {
-        "category": "WORKOUT",
-        "type": choice.sport,
-        "name": name,
-        "description": text,
-        "start_date_local": start_local(args.date, args.time),
-        "external_id": external_id_for(access.athlete_id, args.date, name, text),
-    }
+    body = workout_body(access, choice.sport, name, text, args.date, args.time)
     if item.get("indoor") is not None:
         body["indoor"] = bool(item["indoor"])
     return await create_workout_event(
