@@ -278,3 +278,29 @@ def test_creation_is_fast() -> None:
     t0 = time.perf_counter()
     new_state(extra_athletes=50)
     assert time.perf_counter() - t0 < 1.0
+
+
+async def test_it_serialises_every_activity_property_nulls_included_like_the_real_api() -> None:
+    """Jackson writes Java nulls: a full activity carries all ~180 Activity properties (the raw payload the
+    context-size benchmark compares our answers with), and each interval every Interval property."""
+    from integrations.intervals.sandbox.http import schema_properties
+
+    st = shared_state()
+    h = bearer(st.demo_token(MARA))
+    async with client(st) as c:
+        rows = (await c.get("/api/v1/athlete/0/activities?oldest=2026-02-01&newest=2026-02-14", headers=h)).json()
+        ride = next(r for r in rows if r.get("source") != "STRAVA" and r["type"] == "Ride")
+        assert set(schema_properties("Activity")) <= set(ride)
+        assert ride["icu_pm_cp"] is None and ride["icu_training_load_data"] == round(ride["icu_training_load"])
+        detail = (await c.get(f"/api/v1/activity/{ride['id']}?intervals=true", headers=h)).json()
+        assert detail["icu_intervals"] and all(
+            set(schema_properties("Interval")) <= set(iv) for iv in detail["icu_intervals"]
+        )
+        assert detail["icu_rolling_cp"] > 0 and detail["power_meter"]
+        # `fields=` is the documented way to get a compact answer: it drops the nulls.
+        slim = (
+            await c.get(
+                "/api/v1/athlete/0/activities?oldest=2026-02-01&newest=2026-02-14&fields=id,icu_pm_cp", headers=h
+            )
+        ).json()
+        assert all(set(r) == {"id"} for r in slim)

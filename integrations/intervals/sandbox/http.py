@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
@@ -181,6 +183,23 @@ def only_fields(obj: dict[str, Any], fields: list[str] | None) -> dict[str, Any]
     if not fields:
         return obj
     return {k: obj[k] for k in fields if obj.get(k) is not None}
+
+
+@functools.lru_cache(maxsize=16)
+def schema_properties(name: str) -> tuple[str, ...]:
+    """The property names of one schema of the vendored OpenAPI document, in document order."""
+    path = Path(__file__).resolve().parent.parent / "openapi.json"
+    with path.open(encoding="utf-8") as fh:
+        props = json.load(fh)["components"]["schemas"][name]["properties"]
+    return tuple(props)
+
+
+def full_record(schema: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` serialised as the real API does: every property of `schema` present, null when unset
+    (Jackson writes Java nulls; only `fields=` drops them), followed by any custom extra fields."""
+    out: dict[str, Any] = {k: obj.get(k) for k in schema_properties(schema)}
+    out.update((k, v) for k, v in obj.items() if k not in out)
+    return out
 
 
 def drop_none(obj: dict[str, Any]) -> dict[str, Any]:
