@@ -165,24 +165,13 @@ def compact_schema(schema: Any) -> Any:
 
 
 def shallow_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The published outputSchema: top-level fields and their JSON types only.
+    """The published outputSchema: an object and the names of its top-level fields.
 
-    The full model still validates every answer server-side (the SDK checks structuredContent against
-    it); the client only needs the shape, and nested detail would cost context on every conversation.
+    The full model still validates every answer server-side before it is sent. Clients only need the
+    shape, and the JSON types of the fields (visible in every answer anyway) cost context in every
+    conversation: on the full catalogue they were 2.4 KB of the tools/list.
     """
-
-    def kind(node: dict[str, Any]) -> dict[str, Any]:
-        if "$ref" in node or node.get("type") == "object" or "additionalProperties" in node:
-            return {"type": "object"}
-        if node.get("type") == "array":
-            return {"type": "array"}
-        if "anyOf" in node:
-            types = sorted({kind(n).get("type", "object") for n in node["anyOf"]})
-            return {"type": types[0] if len(types) == 1 else types}
-        return {k: v for k, v in node.items() if k in ("type", "enum")}
-
-    props = schema.get("properties", {})
-    return {"type": "object", "properties": {name: kind(sub) for name, sub in props.items()}}
+    return {"type": "object", "properties": {name: {} for name in schema.get("properties", {})}}
 
 
 def validation_message(tool: str, exc: ValidationError) -> str:

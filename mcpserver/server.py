@@ -26,7 +26,8 @@ INSTRUCTIONS = (
     "inclusive; answers show dates with their weekday. 'athlete' is a name or id and defaults to the URL's "
     "athlete. Every answer names the athlete it is about: check it. "
     "Units are spelled out in each answer. Activities imported from Strava cannot be read through the "
-    "Intervals.icu API: they are flagged as unavailable, never zero. Preview writes with dry_run first."
+    "Intervals.icu API: they are flagged as unavailable, never zero. Every write takes dry_run: true, which "
+    "returns exactly what would be written and writes nothing: preview first."
 )
 
 

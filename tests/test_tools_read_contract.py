@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from mcp.client import Client
 
+from mcpserver.catalogue import REGISTRY
 from tests.conftest import MARA, Sandbox, ServerThread, make_athlete, mcp_url
 from tests.read_tools_helpers import mara_today, upstream
 
@@ -69,6 +70,8 @@ async def test_every_read_tool_is_strict_annotated_and_leaks_nothing(mara_url: s
             assert tool.input_schema.get("additionalProperties") is False
             assert "athlete" in tool.input_schema["properties"]
             assert tool.output_schema is not None
+            # The published shape names every top-level key the answer may carry, and only those.
+            assert set(tool.output_schema["properties"]) == set(REGISTRY[name].output_model.model_fields), name
             size = len(json.dumps(tool.model_dump(by_alias=True, exclude_none=True), separators=(",", ":")))
             assert size <= 1200, (name, size)
         for name, args in calls(sandbox):
@@ -76,6 +79,7 @@ async def test_every_read_tool_is_strict_annotated_and_leaks_nothing(mara_url: s
             assert not result.is_error, (name, result.content)
             blob = json.dumps(result.structured_content) + result.content[0].text  # type: ignore[union-attr]
             assert "SECRET" not in blob, name
+            assert set(result.structured_content or {}) <= set(tools[name].output_schema["properties"]), name  # type: ignore[index]
             assert "@" not in blob.replace("@intervals.icu", ""), name  # no e-mail addresses
             assert result.structured_content["athlete"] == {  # type: ignore[index]
                 "id": MARA,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from coaching.actions import WriteRecord
 from integrations.intervals import errors, load
@@ -113,7 +113,7 @@ class WriteInput(AthleteInput):
 
     model_config = ConfigDict(json_schema_extra=lean_schema)
 
-    dry_run: bool = Field(default=False, description="Preview; writes nothing.")
+    dry_run: bool = False  # described once, in the server instructions
 
 
 class EventOut(BaseModel):
