@@ -114,6 +114,14 @@ def _block_reason(account: BillingAccount | None, *, coach: bool, now: datetime)
     )
 
 
+def block_reason(account: BillingAccount | None, *, coach: bool = False) -> str:
+    """`mcp_block_reasons` for one user whose billing row (or None) the caller already loaded: "" when
+    access is paid for or billing is off, else the user-facing reason. No query."""
+    if not settings.BILLING_ENABLED:
+        return ""
+    return _block_reason(account, coach=coach, now=timezone.now()) or ""
+
+
 def mcp_block_reasons(user_ids: Iterable[int], *, coach: bool = False) -> dict[int, str]:
     """The users among `user_ids` whose MCP access billing blocks, each with a clear, user-facing reason
     that names the billing page by its absolute URL. One query; {} when billing is off.

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
@@ -26,6 +25,7 @@ from coaching.actions import WriteRecord
 from integrations.intervals import cache as intervals_cache
 from integrations.intervals import errors
 from integrations.intervals.ratelimit import RateLimitExceeded, get_token_limiter
+from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess, AthleteResolutionError, Principal, resolve_athlete
 
 logger = logging.getLogger(__name__)
@@ -277,7 +277,7 @@ async def _log_call(spec: ToolSpec, call: ToolCall, result: ToolResult | None, e
         return
     try:
         # Writes are journaled before the answer goes out: their pre-image is what makes undo possible.
-        await sync_to_async(record_tool_call)(**row)
+        await run_db(record_tool_call, **row)
     except Exception:
         logger.exception("could not record the access log for %s", spec.name)
 

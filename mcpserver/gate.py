@@ -2,8 +2,8 @@
 
 `/mcp/<token>` (or `/mcp/` with `Authorization: Bearer <token>`) → Principal → MCP. Anything unknown,
 revoked or malformed gets one byte-identical 404 (never 401: a 401 sends Claude into an OAuth
-discovery flow). Each request runs in its own thread-sensitive context, like Django's own handler,
-and closes its database connections afterwards, which Django would otherwise never do for us here.
+discovery flow). Database work runs on mcpserver.db's long-lived threads, each hop releasing its
+connection (see there why not a thread per request).
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 from mcp.server.mcpserver import MCPServer
 from starlette.types import Message, Receive, Scope, Send
 
+from mcpserver.db import run_db
 from mcpserver.principal import Principal, load_principal
 
 logger = logging.getLogger(__name__)
@@ -67,47 +66,42 @@ class TokenGate:
             await send(message)
 
         principal: Principal | None = None
-        async with ThreadSensitiveContext():
-            try:
-                token = self._token(scope)
-                principal = await sync_to_async(load_principal)(token) if token else None
-                if principal is None:
-                    await _respond(tracking_send, 404, NOT_FOUND_BODY)
-                    return
-                if scope["method"] != "POST":
-                    # Stateless mode has no standalone stream or session to end: GET would hang open.
-                    body = b'{"error":"method_not_allowed","message":"Use POST for MCP requests."}'
-                    await _respond(tracking_send, 405, body, [(b"allow", b"POST")])
-                    return
-                length = _header(scope, b"content-length")
-                if length.isdigit() and int(length) > settings.MCP_MAX_BODY_BYTES:
-                    body = b'{"error":"payload_too_large","message":"Request body too large."}'
-                    await _respond(tracking_send, 413, body)
-                    return
-                principal.deferred_log = []
-                scope.setdefault("state", {})["principal"] = principal
-                await self.server.session_manager.handle_request(scope, receive, tracking_send)
-            except Exception:
-                logger.exception("MCP gate failure")
-                if not started:
-                    body = (
-                        b'{"error":"unavailable","message":"Threshold is temporarily unavailable. Try again shortly."}'
-                    )
-                    await _respond(send, 503, body, [(b"retry-after", b"5")])
-            finally:
-                pending = principal.deferred_log if principal is not None else None
-                await sync_to_async(_finish)(pending)
+        try:
+            token = self._token(scope)
+            principal = await run_db(load_principal, token) if token else None
+            if principal is None:
+                await _respond(tracking_send, 404, NOT_FOUND_BODY)
+                return
+            if scope["method"] != "POST":
+                # Stateless mode has no standalone stream or session to end: GET would hang open.
+                body = b'{"error":"method_not_allowed","message":"Use POST for MCP requests."}'
+                await _respond(tracking_send, 405, body, [(b"allow", b"POST")])
+                return
+            length = _header(scope, b"content-length")
+            if length.isdigit() and int(length) > settings.MCP_MAX_BODY_BYTES:
+                body = b'{"error":"payload_too_large","message":"Request body too large."}'
+                await _respond(tracking_send, 413, body)
+                return
+            principal.deferred_log = []
+            scope.setdefault("state", {})["principal"] = principal
+            await self.server.session_manager.handle_request(scope, receive, tracking_send)
+        except Exception:
+            logger.exception("MCP gate failure")
+            if not started:
+                body = b'{"error":"unavailable","message":"Threshold is temporarily unavailable. Try again shortly."}'
+                await _respond(send, 503, body, [(b"retry-after", b"5")])
+        finally:
+            pending = principal.deferred_log if principal is not None else None
+            if pending:
+                await run_db(_write_log, pending)
 
 
-def _finish(pending_log: list[dict[str, Any]] | None) -> None:
-    """After the response: write the deferred access-log rows, then close DB connections (one hop)."""
+def _write_log(pending_log: list[dict[str, Any]]) -> None:
+    """After the response: write the deferred access-log rows of the call."""
+    from coaching.actions import record_tool_call
+
     try:
-        if pending_log:
-            from coaching.actions import record_tool_call
-
-            for row in pending_log:
-                record_tool_call(**row)
+        for row in pending_log:
+            record_tool_call(**row)
     except Exception:
         logger.exception("could not write the deferred access log")
-    finally:
-        close_old_connections()

@@ -14,16 +14,18 @@ and nothing ever falls back silently to another athlete.
 
 from __future__ import annotations
 
+import functools
 import hmac
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from django.db.models import Field, Model
 from django.utils import timezone
 
 from accounts import crypto, tokens
-from accounts.billing import mcp_block_reasons
-from accounts.models import McpToken
+from accounts.billing import block_reason, mcp_block_reasons
+from accounts.models import BillingAccount, McpToken, User
 from integrations.intervals.client import ApiKey, Bearer, Credential, IntervalsClient
 from integrations.intervals.models import IntervalsLink, scope_allows
 
@@ -260,15 +262,111 @@ def _billed(athletes: list[AthleteAccess], coach_user_id: int | None) -> tuple[l
     return kept, ""
 
 
+@dataclass(frozen=True)
+class _TokenRow:
+    """What one lookup by token hash returns: the token and, joined, its user, link and billing row."""
+
+    token: McpToken
+    user: User | None
+    link: IntervalsLink | None
+    billing: BillingAccount | None
+
+
+# The joined models and their aliases; every model's columns are selected, in _meta order.
+_JOINED: tuple[tuple[type[Model], str], ...] = (
+    (McpToken, "t"),
+    (User, "u"),
+    (IntervalsLink, "l"),
+    (BillingAccount, "b"),
+)
+
+
+@functools.cache
+def _lookup_sql() -> str:
+    """The token lookup, built once from the models' metadata (no user input: the digest is a parameter).
+
+    This runs on every MCP request, and compiling the equivalent select_related() queryset cost more CPU
+    than the query itself (cProfile: ~0.6 ms of the ~1 ms load_principal took).
+    """
+    from django.db import connection
+
+    q = connection.ops.quote_name
+
+    def col(model: type[Model], name: str) -> str:
+        field = model._meta.get_field(name)
+        assert isinstance(field, Field) and field.column is not None
+        return q(field.column)
+
+    user_pk = q(User._meta.pk.column)  # type: ignore[union-attr]
+    columns = ", ".join(f"{alias}.{q(f.column)}" for model, alias in _JOINED for f in model._meta.concrete_fields)
+    return (
+        f"SELECT {columns} FROM {q(McpToken._meta.db_table)} t "  # noqa: S608
+        f"LEFT JOIN {q(User._meta.db_table)} u ON u.{user_pk} = t.{col(McpToken, 'user')} "
+        f"LEFT JOIN {q(IntervalsLink._meta.db_table)} l ON l.{col(IntervalsLink, 'user')} = u.{user_pk} "
+        f"LEFT JOIN {q(BillingAccount._meta.db_table)} b ON b.{col(BillingAccount, 'user')} = u.{user_pk} "
+        f"WHERE t.{col(McpToken, 'token_hash')} = %s LIMIT 1"
+    )
+
+
+@functools.cache
+def _converters() -> tuple[tuple[int, Any, tuple[Any, ...]], ...]:
+    """Per selected column that needs one: (index, column expression, converters), as the ORM's compiler
+    would apply them (backend types such as SQLite datetimes, and fields' own from_db_value)."""
+    from django.db import connection
+
+    out = []
+    at = 0
+    for model, alias in _JOINED:
+        for f in model._meta.concrete_fields:
+            expression = f.get_col(alias)
+            own = f.get_db_converters(connection)  # type: ignore[attr-defined]  # public Field API, not in the stubs
+            found = tuple(connection.ops.get_db_converters(expression)) + tuple(own)
+            if found:
+                out.append((at, expression, found))
+            at += 1
+    return tuple(out)
+
+
+def _lookup(digest: str) -> _TokenRow | None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(_lookup_sql(), [digest])
+        fetched = cursor.fetchone()
+    if fetched is None:
+        return None
+    values = list(fetched)
+    for index, expression, converters in _converters():
+        for convert in converters:
+            values[index] = convert(values[index], expression, connection)
+    built: list[Any] = []
+    at = 0
+    for model, _alias in _JOINED:
+        fields = model._meta.concrete_fields
+        chunk = values[at : at + len(fields)]
+        at += len(fields)
+        pk_index = fields.index(model._meta.pk)
+        built.append(
+            model.from_db(connection.alias, [f.attname for f in fields], chunk) if chunk[pk_index] is not None else None
+        )
+    token, user, link, billing = built
+    if user is not None:
+        token.user = user  # the joined row: no second query when the token's user is read
+    return _TokenRow(token, user, link, billing)
+
+
 def load_principal(raw_token: str) -> Principal | None:
     """Authenticate a raw token. Returns None for anything that must answer 404. Sync (ORM)."""
     if not tokens.is_well_formed(raw_token):
         return None  # typos and probes never reach the database
     digest = tokens.digest(raw_token)
-    row = McpToken.objects.select_related("user").filter(token_hash=digest).first()
-    if row is None or not hmac.compare_digest(row.token_hash, digest) or row.revoked_at is not None:
+    found = _lookup(digest)
+    if found is None:
         return None
-    if row.user is not None and not row.user.is_active:
+    row = found.token
+    if not hmac.compare_digest(row.token_hash, digest) or row.revoked_at is not None:
+        return None
+    if found.user is not None and not found.user.is_active:
         return None
     now = timezone.now()
     if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
@@ -277,12 +375,12 @@ def load_principal(raw_token: str) -> Principal | None:
     blocked = ""
     if row.kind == McpToken.Kind.COACH:
         athletes, blocked = _billed(_coach_athletes(row), row.user_id)
+    elif found.user is not None:
+        athletes = [own_link_access(found.link)] if found.link is not None else []
+        blocked = block_reason(found.billing)
     else:
-        link = IntervalsLink.objects.filter(user_id=row.user_id).first() if row.user_id is not None else None
-        athletes = [own_link_access(link)] if link is not None else []
-        if row.user_id is not None:
-            blocked = mcp_block_reasons([row.user_id]).get(row.user_id, "")
-    display = (row.user.name or row.user.email) if row.user is not None else row.email
+        athletes = []
+    display = (found.user.name or found.user.email) if found.user is not None else row.email
     return Principal(
         blocked_reason=blocked,
         token_id=row.pk,

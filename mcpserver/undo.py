@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from coaching.actions import WriteRecord, record_tool_call
@@ -33,6 +33,7 @@ from integrations.intervals import errors
 from integrations.intervals.client import IntervalsClient
 from integrations.intervals.models import IntervalsLink
 from mcpserver import present
+from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess, own_link_access
 
 UNDOABLE_KINDS = AccessLogEntry.UNDOABLE_KINDS
@@ -163,7 +164,7 @@ async def undo_entry(
     Raises UndoError with a user-facing message, or the client's typed errors for upstream failures.
     The caller records the returned inverse write (the tool does it through the access log).
     """
-    entry = await sync_to_async(find_entry)(access, entry_id, only_token_id)
+    entry = await run_db(find_entry, access, entry_id, only_token_id)
     needed = KIND_SCOPE[entry.write_kind]
     if not access.allows_scope(needed):
         raise UndoError(
@@ -173,12 +174,12 @@ async def undo_entry(
     plan = await _plan(client, access, entry)
     if dry_run:
         return UndoOutcome(entry.pk, entry.write_kind, "would " + plan.action, None, plan.data, preview=True)
-    if not await sync_to_async(mark_undone)(entry.pk):
+    if not await run_db(mark_undone, entry.pk):
         raise UndoError(f"Entry {entry.pk} ({entry.tool}) was already undone.")
     try:
         write = await plan.apply()
     except BaseException:
-        await sync_to_async(unmark_undone)(entry.pk)
+        await run_db(unmark_undone, entry.pk)
         raise
     return UndoOutcome(entry.pk, entry.write_kind, plan.action, write, plan.data)
 

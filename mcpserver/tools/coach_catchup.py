@@ -12,13 +12,13 @@ import hashlib
 from datetime import date, timedelta
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.utils import timezone as dj_timezone
 from pydantic import BaseModel
 
 from integrations.intervals.schemas import Activity, Event, Wellness
 from mcpserver import present
 from mcpserver.catalogue import AthleteInput, ToolCall, ToolResult, ToolSpec, register
+from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess
 from mcpserver.tools import coach_common as cc
 
@@ -164,7 +164,7 @@ def _changes(data: cc.AthleteData, cursor: Any, now_ids: list[str]) -> tuple[dic
 
 async def catch_up(call: ToolCall, args: CatchUpInput) -> ToolResult:
     roster = [call.athlete(args.athlete)] if args.athlete else call.principal.athletes
-    cursors = await sync_to_async(_load_cursors)(call.principal.token_id)
+    cursors = await run_db(_load_cursors, call.principal.token_id)
     fetcher = cc.Fetcher()
 
     async def one(a: AthleteAccess) -> cc.AthleteData:
@@ -192,7 +192,7 @@ async def catch_up(call: ToolCall, args: CatchUpInput) -> ToolResult:
             rows.append(out)
         else:
             quiet.append(f"{data.access.name} ({data.access.athlete_id}) since {out['since']}")
-    await sync_to_async(_save_cursors)(call.principal.token_id, states)
+    await run_db(_save_cursors, call.principal.token_id, states)
     data_out = present.compact({"athletes": rows, "quiet": quiet, "errors": problems, "units": UNITS})
     names = ", ".join(r["athlete"].split(" (")[0] for r in rows[:6])
     text = f"Catch-up: news for {len(rows)} of {len(roster)} athletes" + (f" ({names})" if names else "")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any, Literal
 
-from asgiref.sync import sync_to_async
 from pydantic import BaseModel, Field
 
 from mcpserver import present
 from mcpserver.catalogue import AthleteInput, ToolCall, ToolInput, ToolResult, ToolSpec, register
+from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess
 from mcpserver.tools import coach_common as cc
 
@@ -118,7 +118,7 @@ def _emails(user_ids: list[int]) -> dict[int, str]:
 
 async def search_roster(call: ToolCall, args: SearchInput) -> ToolResult:
     roster = call.principal.athletes
-    emails = await sync_to_async(_emails)([a.link_user_id for a in roster if a.link_user_id is not None])
+    emails = await run_db(_emails, [a.link_user_id for a in roster if a.link_user_id is not None])
     q = (args.query or "").strip().lower()
 
     def email(a: AthleteAccess) -> str:

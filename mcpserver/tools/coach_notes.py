@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from pydantic import BaseModel, Field
 
 from coaching.actions import add_private_note as save_note
 from mcpserver import present
 from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolFailure, ToolResult, ToolSpec, register
+from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess, AthleteResolutionError, resolve_athlete
 
 MAX_NOTE_CHARS = 2000
@@ -56,7 +56,7 @@ async def add_private_note(call: ToolCall, args: AddNoteInput) -> ToolResult:
         count = PrivateNote.objects.filter(coach_token_id=call.principal.token_id, athlete_id=access.athlete_id).count()
         return note, count
 
-    note, count = await sync_to_async(save)()
+    note, count = await run_db(save)
     data = {
         "athlete": access.echo(),
         "saved": _local(access, note.created_at),
@@ -86,7 +86,7 @@ async def get_private_notes(call: ToolCall, args: GetNotesInput) -> ToolResult:
         rows = PrivateNote.objects.filter(coach_token_id=call.principal.token_id, athlete_id=access.athlete_id)
         return list(rows.order_by("-created_at", "-pk")[: args.limit]), rows.count()
 
-    notes, total = await sync_to_async(load)()
+    notes, total = await run_db(load)
     rows = [[_local(access, n.created_at), n.text] for n in notes]
     data = {
         "athlete": access.echo(),

@@ -7,7 +7,6 @@ import asyncio
 from datetime import date, timedelta
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from pydantic import BaseModel
 
 from integrations.intervals import errors, load
@@ -15,6 +14,7 @@ from integrations.intervals.schemas import Event, SportSettings
 from integrations.intervals.workouts import format_pace, speed_to_pace
 from mcpserver import present
 from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolResult, ToolSpec, register
+from mcpserver.db import run_db
 from mcpserver.tools import coach_common as cc
 from mcpserver.tools.activity import pace_unit
 from mcpserver.tools.events import event_row
@@ -210,7 +210,7 @@ async def athlete_overview(call: ToolCall, args: OverviewInput) -> ToolResult:
         fetcher.athlete(access, threads_since=today - timedelta(days=13)),
         settings(),
         races(),
-        sync_to_async(_notes)(call.principal.token_id, access.athlete_id),
+        run_db(_notes, call.principal.token_id, access.athlete_id),
     )
     if not cc.can_activities(access):
         skipped.append("last 2 weeks done (get_training_history not granted)")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
 from pydantic import BaseModel, Field
 
 from coaching.actions import select_athlete as remember_default
 from mcpserver.catalogue import AthleteEcho, ToolCall, ToolFailure, ToolInput, ToolResult, ToolSpec, register
+from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess, AthleteResolutionError, resolve_athlete
 
 
@@ -76,7 +76,7 @@ async def select_athlete(call: ToolCall, args: SelectAthleteInput) -> ToolResult
     except AthleteResolutionError as exc:
         raise ToolFailure(str(exc)) from None
     call.resolved = access
-    await sync_to_async(remember_default)(call.principal.token_id, access.athlete_id)
+    await run_db(remember_default, call.principal.token_id, access.athlete_id)
     tools = granted_tools(access)
     return ToolResult(
         data={"athlete": access.echo(), "tools": tools},
