@@ -166,3 +166,15 @@ async def test_it_fails_fast_while_the_circuit_is_open_and_recovers_after_a_prob
     await asyncio.sleep(1.05)
     assert (await mara(sandbox).get_athlete("0")).id == MARA  # the probe succeeds and closes the circuit
     assert (await mara(sandbox).get_athlete("0")).id == MARA
+
+
+async def test_it_lists_activities_with_only_the_fields_it_reads(sandbox: Sandbox) -> None:
+    """`fields=` keeps the ~180-field activities (nulls included) out of the wire, the cache and the parse."""
+    import datetime as dt
+
+    today = dt.date.today()
+    activities = await mara(sandbox).list_activities("0", str(today - dt.timedelta(days=120)), str(today))
+    real = [a for a in activities if not a.is_strava_stub]
+    assert real and all(a.icu_training_load is not None and a.moving_time for a in real)
+    assert all(not a.model_extra for a in activities), "only allow-listed fields come back"
+    assert any(a.is_strava_stub for a in activities), "Strava stubs stay recognisable"
