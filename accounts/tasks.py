@@ -22,6 +22,7 @@ from kombu.exceptions import OperationalError
 
 from accounts import crypto
 from accounts.models import EmailOutbox
+from config import redis_guard
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +33,25 @@ def backoff(retries: int) -> int:
     return int(base / 2 + random.uniform(0, base / 2))
 
 
+# kombu re-raises connection failures as OperationalError; the rest are the raw socket/redis-py errors.
+_BROKER_DOWN: tuple[type[BaseException], ...] = (OperationalError, OSError, *redis_guard.UNAVAILABLE)
+
+
 def submit(task: Task, *args: Any) -> bool:
     """Queue `task(*args)` now; False (logged) when the broker is unreachable. The caller has already
-    recorded the work, so the periodic sweep will submit it again."""
+    recorded the work, so the periodic sweep will submit it again.
+
+    Bounded: at most one broker timeout (CELERY_BROKER_SOCKET_TIMEOUT, no connection retries), and none
+    at all while this process knows Redis to be down (config/redis_guard.py), so a web request that
+    records an email while Redis is black-holed is not held up by it."""
+    broker = str(settings.CELERY_BROKER_URL)
+    if not settings.CELERY_TASK_ALWAYS_EAGER and not redis_guard.circuit.available(broker):
+        logger.warning("broker known to be down, %s(%s) left for the sweep", task.name, args)
+        return False
     try:
         task.apply_async(args=args, retry=False)
-    except (OperationalError, ConnectionError, OSError) as exc:
+    except _BROKER_DOWN as exc:
+        redis_guard.circuit.trip(broker, exc, who=f"publish {task.name}")
         logger.warning("broker unreachable, %s(%s) left for the sweep: %s", task.name, args, type(exc).__name__)
         return False
     except Exception:
@@ -56,7 +70,12 @@ def submit_after_commit(task: Task, *args: Any) -> None:
 
 @shared_task(bind=True, max_retries=None, acks_late=True)
 def send_outbox_email(self: Task, outbox_id: int) -> str:
-    """Send one recorded email, once. A failure is retried with backoff up to EMAIL_MAX_ATTEMPTS."""
+    """Send one recorded email, once. A failure is retried with backoff up to EMAIL_MAX_ATTEMPTS.
+
+    A worker killed mid-task leaves the message unacknowledged (acks_late) and the row pending (its
+    transaction rolls back), so the redelivered task sends it. One window stays open: a kill after the
+    mail server accepted the message (250 after DATA) and before the commit sends it twice; SMTP has no
+    idempotency key to close it, and the window is the length of one UPDATE and COMMIT."""
     EmailOutbox.objects.filter(pk=outbox_id, status=EmailOutbox.Status.PENDING).update(queued_at=timezone.now())
     with transaction.atomic():
         # The row lock makes a duplicate task (a re-queue racing the original) wait, then find it sent.

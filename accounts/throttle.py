@@ -2,7 +2,10 @@
 
 Fails closed: when the cache cannot be reached `hit` raises ThrottleUnavailable and callers refuse the
 request ("try again shortly"). Failing open would let anyone make us send unlimited emails to any
-address while Redis is down, which is worse than a briefly unavailable form.
+address while Redis is down, which is worse than a briefly unavailable form. The cache backend itself
+falls back to per-process counters during an outage (config/redis_guard.py); those are not trusted
+here: a count that did not come from Redis is treated as unavailable. Without Redis (the embedded
+default) the local cache is the store and is trusted.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import hashlib
 import time
 
 from django.core.cache import cache
+
+from config.redis_guard import redis_available
 
 
 class ThrottleUnavailable(Exception):
@@ -23,6 +28,8 @@ def hit(scope: str, key: str, *, limit: int, window_seconds: int) -> bool:
     digest = hashlib.sha256(f"{scope}:{key}".encode()).hexdigest()[:40]
     window = int(time.time() // window_seconds)
     cache_key = f"throttle:{scope}:{digest}:{window}"
+    if not redis_available():
+        raise ThrottleUnavailable("Redis is down")
     try:
         cache.add(cache_key, 0, timeout=window_seconds + 5)
         count = cache.incr(cache_key)
@@ -35,4 +42,6 @@ def hit(scope: str, key: str, *, limit: int, window_seconds: int) -> bool:
         count = 1
     except Exception as exc:
         raise ThrottleUnavailable(type(exc).__name__) from exc
+    if not redis_available():
+        raise ThrottleUnavailable("Redis failed during the count")  # it came from the per-process store
     return int(count) <= limit

@@ -372,10 +372,11 @@ def refresh_roster(user_id: int) -> int:
 
 def request_roster_refresh(user: User) -> None:
     """Queue a roster refresh after the current transaction commits (the dashboard's button)."""
+    from accounts.tasks import submit_after_commit
     from coaching.tasks import refresh_roster_task
 
-    uid = user.pk
-    transaction.on_commit(lambda: refresh_roster_task.delay(uid))
+    # submit(): bounded and never raises while Redis is down (beat refreshes every roster anyway).
+    submit_after_commit(refresh_roster_task, user.pk)
 
 
 @transaction.atomic

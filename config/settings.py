@@ -53,6 +53,18 @@ DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'threshold.sqlite3
 if DATABASE_URL.startswith("sqlite"):
     VAR_DIR.mkdir(parents=True, exist_ok=True)  # the embedded default keeps its files here
 REDIS_URL = env_str("REDIS_URL", "")
+# Holding up while Redis is down or black-holed (config/redis_guard.py): every Redis client connects and
+# reads with this timeout (Redis answers in well under a millisecond on a healthy network), and after a
+# failure each process skips Redis for REDIS_RETRY_AFTER_SECONDS, so an outage costs one timeout per
+# period instead of one per request. While skipped, each user of Redis fails in its documented direction:
+#   upstream Intervals.icu limiter   open, to a per-process bucket at the same rate (N processes: N x rate)
+#   per-token MCP call limit         open, to a per-process bucket per token
+#   allauth login/signup limits      open, to per-process counters (the cache's LocMem fallback)
+#   /token/ page (sends email)       closed: 503 "briefly unavailable"
+#   Intervals.icu read cache         bypassed: reads go upstream; invalidations are replayed on recovery
+#   Celery publishing                skipped: the email/webhook row is in PostgreSQL, the sweep re-queues it
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.5)
+REDIS_RETRY_AFTER_SECONDS = env_float("REDIS_RETRY_AFTER_SECONDS", 5.0)
 
 # --- Intervals.icu ----------------------------------------------------------------------------------
 SANDBOX_ENABLED = env_bool("INTERVALS_SANDBOX", default=DEBUG)
@@ -220,11 +232,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # RedisCache that falls back to a per-process LocMemCache while Redis is unreachable (never a 500).
+            "BACKEND": "config.redis_guard.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             # Tests get a prefix per run: concurrent runs share the machine's Redis without interfering.
             "KEY_PREFIX": f"thr-test-{os.getpid()}" if TESTING else env_str("CACHE_KEY_PREFIX", "thr"),
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "OPTIONS": {"socket_connect_timeout": REDIS_SOCKET_TIMEOUT, "socket_timeout": REDIS_SOCKET_TIMEOUT},
         }
     }
 else:
@@ -247,7 +260,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Overridable so production-shape tests can collect static files outside the working tree.
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -289,6 +303,8 @@ EMAIL_PORT = env_int("EMAIL_PORT", 587)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+# A silent mail server must not hold a worker forever (smtplib waits without limit by default).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30)
 
 # --- Celery -----------------------------------------------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL or "memory://"
@@ -298,6 +314,26 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The broker is Redis too: bounded waits everywhere, so publishing from a web request can never hang.
+# kombu's socket timeouts default to None (a black-holed broker would block a publish forever);
+# max_retries bounds the connection attempts of a publish (kombu otherwise retries until
+# broker_connection_timeout). A message a killed worker had taken comes back to the queue once it is
+# older than visibility_timeout (checked when a worker starts and every unacked_restore_interval x
+# throttle seconds): it must exceed the longest task plus the longest retry countdown (backoff caps at
+# 15 minutes), or a message held for its countdown is delivered twice. Tests shorten it.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+    # A publish to a silent broker gives up after this (the worker reads BRPOP replies only once readable).
+    "socket_timeout": env_float("CELERY_BROKER_SOCKET_TIMEOUT", 1.0),
+    # A publish that cannot connect fails at once (no 2 s back-off); the caller keeps the work recorded.
+    "max_retries": 0,
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+    "unacked_restore_interval": env_int("CELERY_UNACKED_RESTORE_INTERVAL", 10),
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 2.0)
+# Workers keep reconnecting while Redis is away, at start-up too (Celery 6 changes the start-up default).
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # Work recorded while Redis was down (emails, webhook events) is queued again once beat can reach it.
 CELERY_BEAT_SCHEDULE = {
     "requeue-stalled-work": {"task": "accounts.tasks.requeue_stalled_work", "schedule": 60.0},
@@ -306,6 +342,8 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Security ---------------------------------------------------------------------------------------
+# Sessions live in the database under a digest of their key: a dump or backup signs nobody in.
+SESSION_ENGINE = "accounts.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = True

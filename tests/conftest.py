@@ -111,6 +111,17 @@ def _clean_redis() -> Iterator[None]:
             client.delete(key)
 
 
+@pytest.fixture(autouse=True)
+def _redis_circuit_closed() -> Iterator[None]:
+    """A test that makes Redis fail (on purpose) opens this process's Redis circuit for a few seconds;
+    the next test must not inherit that, or its cache and limits silently run in outage mode."""
+    from config import redis_guard
+
+    redis_guard.circuit.reset()
+    yield
+    redis_guard.circuit.reset()
+
+
 @pytest.fixture
 def product(sandbox: Sandbox, settings: Any, transactional_db: Any) -> Iterator[ServerThread]:
     """The whole product (Django + MCP) served by uvicorn on a loopback port."""

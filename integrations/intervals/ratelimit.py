@@ -6,8 +6,12 @@ across processes. Callers reserve the next free slot and sleep until it comes, s
 order instead of stampeding.
 
 Without Redis (the embedded default) the same algorithm runs in-process. If Redis fails at run time
-the limiter falls back to the in-process bucket at the same rate and logs it: upstream calls keep
-working (fail open, per process) rather than every tool failing because of a cache outage.
+the limiter falls back to the in-process bucket at the same rate: upstream calls keep working rather
+than every tool failing because of a cache outage. Failure direction: open, to a per-process bound
+(with N processes the deployment may send up to N x the rate until Redis answers; Intervals.icu's own
+429s are then handled by the client's retries). The per-token MCP limit fails the same way. Redis
+calls time out after REDIS_SOCKET_TIMEOUT, and after one failure the process skips Redis for
+REDIS_RETRY_AFTER_SECONDS (config/redis_guard.py), so a black-holed Redis costs one timeout per period.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import weakref
 from dataclasses import dataclass
 
 from django.conf import settings
+
+from config import redis_guard
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +101,8 @@ class UpstreamLimiter:
         loop = asyncio.get_running_loop()
         client = self._redis.get(loop)
         if client is None:
-            client = aioredis.from_url(self.redis_url, socket_connect_timeout=0.5, socket_timeout=0.5)
+            timeout = float(settings.REDIS_SOCKET_TIMEOUT)
+            client = aioredis.from_url(self.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout)
             self._redis[loop] = client
         result = await client.eval(  # type: ignore[attr-defined]
             _LUA, 1, key, int(self.interval * 1000), int(self.tolerance * 1000), int(max_wait * 1000)
@@ -107,15 +114,18 @@ class UpstreamLimiter:
         (`max_wait=0`: take a slot only if one is free now)."""
         key = key or self.key
         wait: float
-        # After a Redis failure, use the local bucket for a few seconds before trying Redis again.
-        if self.redis_url and time.monotonic() - self._redis_failed_at > 5.0:
+        # While this process knows Redis to be down (any client saw it fail), use the local bucket.
+        if self.redis_url and redis_guard.circuit.available(self.redis_url):
             try:
                 wait = await self._reserve_redis(max_wait, key)
-            except Exception as exc:  # Redis down or black-holed
+            except redis_guard.UNAVAILABLE as exc:  # Redis down or black-holed
                 self._redis_failed_at = time.monotonic()
-                logger.warning(
-                    "upstream limiter: Redis unavailable (%s); using the per-process bucket", type(exc).__name__
-                )
+                redis_guard.circuit.trip(self.redis_url, exc, who="rate limiter")
+                wait = self._reserve_local(max_wait, key)
+            except Exception:
+                # Redis answered but the script failed (a bug, not an outage): fail open the same way.
+                self._redis_failed_at = time.monotonic()
+                logger.exception("rate limiter: Redis script failed; using the per-process bucket")
                 wait = self._reserve_local(max_wait, key)
         else:
             wait = self._reserve_local(max_wait, key)
