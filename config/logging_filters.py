@@ -40,7 +40,15 @@ def mask(text: str) -> str:
 
 
 def _mask_value(value: Any) -> Any:
-    return mask(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        return mask(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    # Objects that render as text (an httpx.URL holding /mcp/<token>, an exception): replaced by their
+    # masked text only when masking changes it, so %d/%r arguments keep their type otherwise.
+    text = str(value)
+    masked = mask(text)
+    return masked if masked != text else value
 
 
 def _mask_record(record: logging.LogRecord) -> None:

@@ -108,3 +108,19 @@ def test_it_masks_credentials_in_free_text() -> None:
     text = f"GET /mcp/{token} Authorization: Bearer abcdef0123456789 code=deadbeefcafe&state=1 {token}"
     masked = mask(text)
     assert token not in masked and "abcdef0123456789" not in masked and "deadbeefcafe" not in masked
+
+
+def test_it_masks_credentials_inside_log_arguments_that_are_objects() -> None:
+    """httpx logs its request URL as an httpx.URL object, not a str: the token in it is masked too."""
+    import logging
+
+    import httpx
+
+    from config.logging_filters import MaskSecretsFilter
+
+    token = tokens.generate()
+    record = logging.LogRecord("httpx", logging.INFO, __file__, 1, "HTTP Request: %s %s (%d)", None, None)
+    record.args = ("POST", httpx.URL(f"http://127.0.0.1/mcp/{token}"), 200)
+    MaskSecretsFilter().filter(record)
+    line = record.getMessage()
+    assert token not in line and line.endswith("(200)") and "/mcp/" in line
