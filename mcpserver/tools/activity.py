@@ -6,6 +6,7 @@ Also home of the helpers the other activity tools share: fetching an activity *t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -28,6 +29,9 @@ class ActivityInput(AthleteInput):
     activity_id: str = Field(description="From get_training_history")
 
 
+ACTIVITY_ID = re.compile(r"[A-Za-z0-9_-]+")  # Intervals.icu ids ("i55610271") and Strava's digits
+
+
 async def owned_activity(
     client: IntervalsClient, access: AthleteAccess, activity_id: str, *, intervals: bool = False
 ) -> Activity:
@@ -38,8 +42,8 @@ async def owned_activity(
     """
     wanted = activity_id.strip()
     missing = ToolFailure(f"No activity {wanted} for {access.name}. List activities with get_training_history.")
-    if not wanted or "," in wanted or "/" in wanted:
-        raise missing
+    if not ACTIVITY_ID.fullmatch(wanted):
+        raise missing  # '/', '..', '?', ',', '%2F' would change the upstream path the id is pasted into
     try:
         activity = await client.get_athlete_activity(access.athlete_id, wanted, intervals=intervals)
     except errors.UpstreamNotFound:

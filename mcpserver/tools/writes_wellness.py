@@ -11,6 +11,7 @@ from coaching.actions import WriteRecord
 from integrations.intervals import errors
 from mcpserver import present
 from mcpserver.catalogue import AthleteEcho, ToolCall, ToolFailure, ToolResult, ToolSpec, register
+from mcpserver.tools.activity import ACTIVITY_ID
 from mcpserver.tools.writes_common import UNDO_HINT, WriteInput, today_for, who
 
 SCORE = "1-4, 1 = best"
@@ -154,11 +155,19 @@ async def add_activity_comment(call: ToolCall, args: CommentInput) -> ToolResult
             "Checking the activity needs the Intervals.icu permission ACTIVITY:READ, which was not granted. "
             "Reconnect Intervals.icu from the Threshold dashboard and tick it."
         )
+    if not ACTIVITY_ID.fullmatch(activity_id):
+        raise missing  # '/', '..', '?', '%2F' would change the upstream path the id is pasted into
     try:
-        activity = await client.request("GET", f"/api/v1/activity/{activity_id}")
+        # Asked through the athlete's own collection (like owned_activity): another athlete's id comes back
+        # as an empty list, so nothing of theirs is read, even through a coach API key that could read it.
+        found = await client.request("GET", f"/api/v1/athlete/{access.athlete_id}/activities/{activity_id}")
     except (errors.UpstreamNotFound, errors.UpstreamForbidden, errors.UpstreamInvalid):
         raise missing from None
-    owner = str(activity.get("icu_athlete_id") or "") if isinstance(activity, dict) else ""
+    rows = found if isinstance(found, list) else []
+    activity = next((a for a in rows if isinstance(a, dict) and str(a.get("id")) == activity_id), None)
+    if activity is None:
+        raise missing
+    owner = str(activity.get("icu_athlete_id") or "")
     if owner.removeprefix("i") != access.athlete_id.removeprefix("i"):
         raise missing
     local = present.parse_local(activity.get("start_date_local"))
