@@ -21,10 +21,13 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# SITE_URL follows HOST/PORT: the embedded sandbox and every link it prints are addressed through it.
+RUN_ENV := SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}
+
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
-	$(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
+	$(RUN_ENV) $(PY) manage.py migrate --noinput
+	$(RUN_ENV) $(PY) manage.py seed_demo
+	$(RUN_ENV) $(VENV)/bin/uvicorn config.asgi:application --host $(HOST) --port $(PORT)
 
 test: install
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
