@@ -31,22 +31,23 @@ INSTRUCTIONS = (
 )
 
 
-def allowed_tools(principal: Principal) -> set[str]:
-    """Tool names usable by this principal: the union over its athletes (deny by default).
+def tool_allowed(principal: Principal, name: str) -> bool:
+    """Whether this principal may use the tool `name` on at least one athlete (deny by default).
 
     Coach tools are for coach URLs only; a tool needing no athlete data (whoami) is always there; any
     other tool needs at least one athlete where it is granted, its scope held and writes permitted.
     """
-    names = set()
-    for spec in REGISTRY.values():
-        if spec.group == "coach":
-            if principal.kind == "coach":
-                names.add(spec.name)
-        elif spec.scope is None or any(
-            a.allows_tool(spec.name, spec.scope, spec.read_only) for a in principal.athletes
-        ):
-            names.add(spec.name)
-    return names
+    spec = REGISTRY.get(name)
+    if spec is None:
+        return False
+    if spec.group == "coach":
+        return principal.kind == "coach"
+    return spec.scope is None or any(a.allows_tool(spec.name, spec.scope, spec.read_only) for a in principal.athletes)
+
+
+def allowed_tools(principal: Principal) -> set[str]:
+    """Tool names usable by this principal: the union over its athletes."""
+    return {name for name in REGISTRY if tool_allowed(principal, name)}
 
 
 def _principal(ctx: ServerRequestContext[Any, Any]) -> Principal | None:
@@ -60,14 +61,13 @@ async def per_token_tools(ctx: ServerRequestContext[Any, Any], call_next: CallNe
     if ctx.method not in ("tools/list", "tools/call"):
         return await call_next(ctx)
     principal = _principal(ctx)
-    allowed = allowed_tools(principal) if principal is not None else set()
     if ctx.method == "tools/call":
         params = ctx.params or {}
         name = params.get("name")
         arguments = params.get("arguments") or {}
         if not isinstance(name, str) or not name:
             raise MCPError(code=INVALID_PARAMS, message="Tool name missing")
-        if name not in allowed:
+        if principal is None or not tool_allowed(principal, name):
             # Deny by default, before any tool code or upstream request runs: a tool that does not
             # exist, and one not granted on any athlete here, get the very sentence an unknown athlete gets.
             wanted = arguments.get("athlete") if isinstance(arguments, dict) else None
@@ -96,6 +96,7 @@ async def per_token_tools(ctx: ServerRequestContext[Any, Any], call_next: CallNe
         except ValidationError as exc:
             return error_result(validation_message(name, exc))
         return await call_next(ctx)
+    allowed = allowed_tools(principal) if principal is not None else set()
     result = await call_next(ctx)
     if isinstance(result, dict):
         return {**result, "tools": [t for t in result.get("tools", []) if t.get("name") in allowed]}
