@@ -69,29 +69,9 @@ def call_tools(url: str, calls: int) -> tuple[list[float], Counter[str]]:
 def signed_webhook(n: int, user_id: int) -> tuple[bytes, str]:
     import stripe
 
-    now = int(time.time())
-    sub = {
-        "id": f"sub_bench_{n}",
-        "object": "subscription",
-        "customer": f"cus_bench_{user_id}",
-        "status": "active",
-        "cancel_at_period_end": False,
-        "canceled_at": None,
-        "trial_end": None,
-        "current_period_end": now + 30 * 86400,
-        "metadata": {"user_id": str(user_id)},
-        "items": {"object": "list", "data": [{"id": f"si_{n}", "current_period_end": now + 30 * 86400}]},
-    }
-    event = {
-        "id": f"evt_bench_{n}",
-        "object": "event",
-        "api_version": "2025-08-27.basil",
-        "created": now,
-        "livemode": False,
-        "type": "customer.subscription.created",
-        "data": {"object": sub},
-    }
-    body = json.dumps(event)
+    from tests.outage_helpers import subscription_event
+
+    body = json.dumps(subscription_event(f"evt_bench_{n}", f"sub_bench_{n}", f"cus_bench_{user_id}", user_id))
     return body.encode(), str(stripe.WebhookSignature.generate_signature_header(body, WEBHOOK_SECRET))
 
 

@@ -10,8 +10,6 @@ can stall, and the product's web and Celery processes in the production shape.
 
 from __future__ import annotations
 
-import base64
-import os
 import shutil
 import signal
 import socket
@@ -27,11 +25,9 @@ from typing import IO
 import httpx
 import pytest
 import redis
-from django.conf import settings as dj_settings
 
 from tests.conftest import free_port
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.stack_helpers import ROOT, production_env
 
 
 @pytest.fixture(scope="session")
@@ -228,30 +224,43 @@ class SmtpSink:
 
 def stack_env(**extra: str) -> dict[str, str]:
     """The production shape (DEBUG off) on the test database, with Celery really publishing."""
-    key_id, key = dj_settings.ENCRYPTION_KEYS[0]
-    db = dj_settings.DATABASES["default"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
-    env.update(
-        {
-            "DEBUG": "0",
+    return production_env(
+        **{
             "THRESHOLD_TESTING": "0",
-            "SECRET_KEY": "a-production-secret-that-is-long-enough-for-tests",
-            # The same key material the test process encrypted with, so these processes can read the rows.
-            "ENCRYPTION_KEYS": f"{key_id}:{base64.urlsafe_b64encode(key).decode()}",
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "INTERVALS_CLIENT_ID": "threshold-test",
-            "INTERVALS_CLIENT_SECRET": "threshold-test-secret",
             "SITE_URL": "https://127.0.0.1",
-            "SECURE_SSL_REDIRECT": "0",
-            "DB_POOL_MAX_SIZE": "4",
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "EMAIL_HOST": "127.0.0.1",
             "EMAIL_USE_TLS": "0",
             "LOG_LEVEL": "WARNING",
+            **extra,
         }
     )
-    env.update(extra)
-    return env
+
+
+def subscription_event(event_id: str, subscription_id: str, customer_id: str, user_id: int) -> dict[str, object]:
+    """A Stripe `customer.subscription.created` event for an active monthly subscription of `user_id`."""
+    now = int(time.time())
+    subscription = {
+        "id": subscription_id,
+        "object": "subscription",
+        "customer": customer_id,
+        "status": "active",
+        "cancel_at_period_end": False,
+        "canceled_at": None,
+        "trial_end": None,
+        "current_period_end": now + 30 * 86400,
+        "metadata": {"user_id": str(user_id)},
+        "items": {"object": "list", "data": [{"id": f"si_{subscription_id}", "current_period_end": now + 30 * 86400}]},
+    }
+    return {
+        "id": event_id,
+        "object": "event",
+        "api_version": "2025-08-27.basil",
+        "created": now,
+        "livemode": False,
+        "type": "customer.subscription.created",
+        "data": {"object": subscription},
+    }
 
 
 class Proc:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 import subprocess
 import sys
 import time
@@ -14,35 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-from django.conf import settings as dj_settings
 from mcp.client import Client
 
 from tests.conftest import MARA, Sandbox, free_port, make_athlete
+from tests.stack_helpers import ROOT, production_env
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def production_env(**extra: str) -> dict[str, str]:
-    key_id, key = dj_settings.ENCRYPTION_KEYS[0]
-    db = dj_settings.DATABASES["default"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_"))}
-    env.update(
-        {
-            "DEBUG": "0",
-            "SECRET_KEY": "a-production-secret-that-is-long-enough-for-tests",
-            # The same key material the test process encrypted with, so workers can read the rows.
-            "ENCRYPTION_KEYS": f"{key_id}:{base64.urlsafe_b64encode(key).decode()}",
-            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "REDIS_URL": dj_settings.REDIS_URL,
-            "INTERVALS_CLIENT_ID": "threshold-test",
-            "INTERVALS_CLIENT_SECRET": "threshold-test-secret",
-            "SECURE_SSL_REDIRECT": "0",
-            "DB_POOL_MAX_SIZE": "4",
-        }
-    )
-    env.update(extra)
-    return env
 
 
 def test_it_refuses_to_start_in_production_without_its_secrets() -> None:

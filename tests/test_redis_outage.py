@@ -34,6 +34,7 @@ from tests.outage_helpers import (
     stack_env,
     start_web,
     start_worker,
+    subscription_event,
     wait_for,
 )
 
@@ -217,31 +218,6 @@ def test_it_keeps_the_pages_up_and_limits_in_their_documented_direction_while_re
     assert EmailOutbox.objects.get(to_email=f"tane-{mode}@example.com").status == "pending"
 
 
-def _subscription_event(user_id: int) -> dict[str, Any]:
-    now = int(time.time())
-    subscription = {
-        "id": f"sub_outage_{user_id}",
-        "object": "subscription",
-        "customer": f"cus_outage_{user_id}",
-        "status": "active",
-        "cancel_at_period_end": False,
-        "canceled_at": None,
-        "trial_end": None,
-        "current_period_end": now + 30 * 86400,
-        "metadata": {"user_id": str(user_id)},
-        "items": {"object": "list", "data": [{"id": "si_1", "current_period_end": now + 30 * 86400}]},
-    }
-    return {
-        "id": f"evt_outage_{user_id}",
-        "object": "event",
-        "api_version": "2025-08-27.basil",
-        "created": now,
-        "livemode": False,
-        "type": "customer.subscription.created",
-        "data": {"object": subscription},
-    }
-
-
 def _sweep(env: dict[str, str]) -> dict[str, int]:
     """What beat's requeue-stalled-work entry runs every minute, here on demand in its own process."""
     code = "import json; from accounts.tasks import requeue_stalled_work as s; print(json.dumps(s()))"
@@ -285,7 +261,9 @@ def test_it_keeps_an_email_and_a_webhook_through_a_broker_outage_and_handles_eac
     )
     assert signup.status_code == 302
     time.sleep(1.2)  # past the web process's circuit period: the webhook's publish really tries Redis
-    body = json.dumps(_subscription_event(wiremu.pk))
+    body = json.dumps(
+        subscription_event(f"evt_outage_{wiremu.pk}", f"sub_outage_{wiremu.pk}", f"cus_outage_{wiremu.pk}", wiremu.pk)
+    )
     webhook = httpx.post(
         f"{web}/billing/stripe/webhook/",
         content=body,

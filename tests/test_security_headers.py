@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from tests.conftest import make_athlete
-from tests.test_production_stack import ROOT, production_env
+from tests.stack_helpers import ROOT, production_env
 
 pytestmark = pytest.mark.django_db
 
