@@ -56,16 +56,7 @@ def workers(sandbox: Sandbox, settings: Any) -> Iterator[str]:
         env=env,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.post(f"{url}/mcp/x", timeout=1).status_code == 404:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("uvicorn workers did not start")
-            time.sleep(0.2)
+        wait_until_serving(url, process)
         yield url
     finally:
         process.terminate()
@@ -92,6 +83,20 @@ def test_it_serves_legacy_and_modern_clients_from_two_stateless_workers(workers:
 
     counts = asyncio.run(sessions())
     assert len(counts) == 12 and len(set(counts)) == 1
+
+
+def wait_until_serving(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Return once `url`'s liveness probe answers; fail if the server process exits or never answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"the server at {url} did not start")
+        time.sleep(0.2)
 
 
 def dockerfile_command() -> list[str]:
@@ -130,16 +135,7 @@ def test_it_serves_mcp_pages_static_files_and_probes_with_the_images_own_command
     args[0] = str(Path(sys.executable).parent / "gunicorn")
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("gunicorn did not start")
-            time.sleep(0.2)
+        wait_until_serving(url, process)
         assert httpx.get(f"{url}/readyz", timeout=5).status_code == 200
         css = httpx.get(f"{url}/static/css/site.css", timeout=5)
         assert css.status_code == 200 and "text/css" in css.headers["content-type"]
