@@ -13,12 +13,17 @@ import logging
 import re
 from typing import Any
 
+# Each pattern skips a value that is already "[masked]": records are masked at creation and their final
+# text once more by MaskingFormatter, and re-matching the masked text would only cost time.
+_NOT_MASKED = r"(?!\[masked\])"
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # The personal MCP URL path, whatever follows /mcp/.
-    (re.compile(r"(/mcp/)[^\s\"'/?#]+"), r"\1[masked]"),
+    (re.compile(r"(/mcp/)" + _NOT_MASKED + r"[^\s\"'/?#]+"), r"\1[masked]"),
     # One-time links: token-page confirmations, email verification and password reset keys.
     (
-        re.compile(r"(/token/confirm/|/accounts/confirm-email/|/accounts/password/reset/key/)[^\s\"'/?#]+"),
+        re.compile(
+            r"(/token/confirm/|/accounts/confirm-email/|/accounts/password/reset/key/)" + _NOT_MASKED + r"[^\s\"'/?#]+"
+        ),
         r"\1[masked]",
     ),
     # Stripe secret keys and webhook signing secrets.
@@ -28,12 +33,27 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # Authorization headers and similar credentials.
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1[masked]"),
     (re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/=]{8,}"), r"\1[masked]"),
-    (re.compile(r"(?i)((?:access_token|client_secret|api_key|code|password|secret)=)[^&\s\"']+"), r"\1[masked]"),
+    (
+        re.compile(r"(?i)((?:access_token|client_secret|api_key|code|password|secret)=)" + _NOT_MASKED + r"[^&\s\"']+"),
+        r"\1[masked]",
+    ),
 ]
+
+
+def _scoped(pattern: str) -> str:
+    """A pattern usable inside an alternation: a leading global (?i) becomes a scoped (?i:...)."""
+    return f"(?i:{pattern[4:]})" if pattern.startswith("(?i)") else f"(?:{pattern})"
+
+
+# One pass that finds whether any pattern matches: most strings logged (addresses, methods, statuses,
+# ordinary messages) hold nothing to mask and skip the per-pattern substitutions.
+_ANY = re.compile("|".join(_scoped(p.pattern) for p, _ in _PATTERNS))
 
 
 def mask(text: str) -> str:
     """Return `text` with every credential-shaped substring replaced."""
+    if not _ANY.search(text):
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

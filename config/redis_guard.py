@@ -29,7 +29,7 @@ import redis.exceptions
 from django.conf import settings
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.locmem import LocMemCache
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +104,28 @@ def redis_available(url: str | None = None) -> bool:
     return not target or circuit.available(target)
 
 
+class _ReusingRedisCacheClient(RedisCacheClient):
+    """Django's Redis cache client, keeping one `redis.Redis` per connection pool.
+
+    Django builds a new `redis.Redis` for every operation; its constructor (a dict of ~170 response
+    callbacks) was the largest single CPU cost of a cached MCP read in bench/mcp_overhead. A `redis.Redis`
+    is thread-safe (it takes a pooled connection per command), so one per pool serves every thread.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+        self._clients_lock = threading.Lock()
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        pool = self._get_connection_pool(write)  # type: ignore[attr-defined]
+        client = self._clients.get(id(pool))
+        if client is None:
+            with self._clients_lock:
+                client = self._clients.setdefault(id(pool), self._client(connection_pool=pool))  # type: ignore[attr-defined]
+        return client
+
+
 class ResilientRedisCache(RedisCache):
     """Django's RedisCache, but a Redis outage never raises: while the circuit is open (or when a call
     fails) the operation runs on a per-process LocMemCache instead. Counters and entries kept there are
@@ -111,11 +133,16 @@ class ResilientRedisCache(RedisCache):
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
+        self._class = _ReusingRedisCacheClient
         self._url = server if isinstance(server, str) else ",".join(server)
         # One fallback store per process, whatever the number of instances: Django builds a cache instance
         # per thread and async context, and each LocMemCache name stays registered for the process's life
         # (a per-instance name grew memory by ~3 KB per MCP call in bench/load.py).
         self._fallback = LocMemCache("threshold-redis-fallback", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
+
+    def validate_key(self, key: Any) -> None:
+        """No-op: Django's check only warns about keys memcached could not store (a per-character Python
+        loop on every operation). Redis takes any key, and this backend is never swapped for memcached."""
 
     def _guard(self, op: str, on_redis: Callable[[], _T], on_fallback: Callable[[], _T]) -> _T:
         if not circuit.available(self._url):
