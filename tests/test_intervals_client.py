@@ -11,7 +11,7 @@ import pytest
 
 from integrations.intervals import errors
 from integrations.intervals.client import ApiKey, Bearer, IntervalsClient
-from integrations.intervals.ratelimit import UpstreamLimiter
+from integrations.intervals.ratelimit import RateLimitExceeded, UpstreamLimiter
 from tests.conftest import DIEGO, MARA, SAM, Sandbox
 
 pytestmark = pytest.mark.anyio
@@ -144,6 +144,23 @@ async def test_it_keeps_using_redis_at_very_high_configured_rates(settings: Any)
     for _ in range(5):
         await limiter.acquire(max_wait=1)
     assert limiter._redis_failed_at == 0.0
+
+
+async def test_it_reserves_by_script_digest_and_survives_redis_forgetting_the_script(settings: Any) -> None:
+    import redis.asyncio as aioredis
+
+    key = f"thr:test:gcra:{uuid.uuid4().hex}"
+    limiter = UpstreamLimiter(1.0, 1, settings.REDIS_URL, key=key)
+    server = aioredis.from_url(settings.REDIS_URL)
+    try:
+        await limiter.acquire(max_wait=0)
+        await server.script_flush()  # a Redis restart or failover forgets loaded scripts
+        with pytest.raises(RateLimitExceeded):
+            await limiter.acquire(max_wait=0)  # still counted in Redis: the bucket is spent for a second
+        assert limiter._redis_failed_at == 0.0, "never fell back to the per-process bucket"
+        assert await server.exists(key)
+    finally:
+        await server.aclose()
 
 
 async def test_it_fails_fast_while_the_circuit_is_open_and_recovers_after_a_probe(

@@ -87,7 +87,6 @@ class UpstreamLimiter:
         self._local: dict[str, _Gcra] = {}
         self._lock = threading.Lock()
         self._redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, object] = weakref.WeakKeyDictionary()
-        self._script_sha: str | None = None
         self._redis_failed_at = 0.0
 
     def _reserve_local(self, max_wait: float, key: str) -> float:
@@ -99,13 +98,16 @@ class UpstreamLimiter:
         import redis.asyncio as aioredis
 
         loop = asyncio.get_running_loop()
-        client = self._redis.get(loop)
-        if client is None:
+        script = self._redis.get(loop)
+        if script is None:
             timeout = float(settings.REDIS_SOCKET_TIMEOUT)
             client = aioredis.from_url(self.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout)
-            self._redis[loop] = client
-        result = await client.eval(  # type: ignore[attr-defined]
-            _LUA, 1, key, int(self.interval * 1000), int(self.tolerance * 1000), int(max_wait * 1000)
+            # EVALSHA with the script's digest (loaded again by redis-py if the server lost it), rather
+            # than sending and hashing the script's text on every call.
+            script = client.register_script(_LUA)
+            self._redis[loop] = script
+        result = await script(  # type: ignore[operator]
+            keys=[key], args=[int(self.interval * 1000), int(self.tolerance * 1000), int(max_wait * 1000)]
         )
         return float(result) / 1000.0
 
