@@ -8,6 +8,7 @@ result; nothing raised inside a tool reaches the client as a stack trace or a 50
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -174,6 +175,21 @@ def shallow_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": {name: {} for name in schema.get("properties", {})}}
 
 
+# Arguments whose meaning the server instructions give once for every tool ("'start'/'end' are ISO dates
+# (YYYY-MM-DD) in the athlete's own calendar"): their schemas need not repeat the date format per tool.
+_EXPLAINED_IN_INSTRUCTIONS = ("start", "end")
+
+
+def input_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The published inputSchema: compact, strict, and without what the instructions already say."""
+    schema = compact_schema(model.model_json_schema(by_alias=True))
+    for name in _EXPLAINED_IN_INSTRUCTIONS:
+        prop = schema.get("properties", {}).get(name)
+        if isinstance(prop, dict) and prop.get("format") == "date":
+            schema["properties"][name] = {k: v for k, v in prop.items() if k != "format"}
+    return dict(schema)
+
+
 def validation_message(tool: str, exc: ValidationError) -> str:
     """One line per problem, naming the argument; never echoes pydantic internals or URLs."""
     problems = []
@@ -210,14 +226,22 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
     if principal.blocked_reason:
         # A lapsed subscription: say so plainly, with the page that fixes it, instead of running the tool.
         return error_result(principal.blocked_reason)
+    limit = get_token_limiter().acquire(max_wait=0, key=_token_bucket(principal.token_id))
+    ahead = _cached_athlete(spec, principal, args)
+    version = -1
     try:
-        await get_token_limiter().acquire(max_wait=0, key=_token_bucket(principal.token_id))
+        if ahead is None:
+            await limit
+        else:
+            # The athlete's cache version is read alongside the limit: two Redis round trips, overlapped.
+            _, version = await asyncio.gather(limit, intervals_cache.fetch_version(ahead))
     except RateLimitExceeded as exc:
         return error_result(
             f"Too many calls through this MCP URL right now; retry after about {max(1, math.ceil(exc.wait_seconds))} s."
         )
     # Write tools read what they are about to change (the undo pre-image) fresh, never from the cache.
     bypass = intervals_cache.bypass.set(not spec.read_only)
+    prefetched = intervals_cache.prefetched.set((ahead, version) if ahead is not None else None)
     try:
         result = await spec.handler(call, args)
     except ToolFailure as exc:
@@ -231,6 +255,7 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
         message = f"{spec.name} failed because of an internal error on Threshold's side. It was logged; try again."
     finally:
         intervals_cache.bypass.reset(bypass)
+        intervals_cache.prefetched.reset(prefetched)
     if result is not None and call.resolved is not None and call.resolved.hidden:
         result = redact(result, call.resolved.hidden, call.resolved.name)
     await _log_call(spec, call, result, message)
@@ -240,6 +265,19 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
         content=[TextContent(type="text", text=result.text)],
         structured_content=result.data,
     )
+
+
+def _cached_athlete(spec: ToolSpec, principal: Principal, args: ToolInput) -> str | None:
+    """The athlete a read tool's call will resolve to (its cache version can be read ahead), if any."""
+    if not isinstance(args, AthleteInput) or not spec.read_only or spec.group == "coach":
+        return None
+    if not intervals_cache.enabled():
+        return None
+    try:
+        access = resolve_athlete(principal, args.athlete, tool=spec.name, scope=spec.scope, read_only=True)
+    except AthleteResolutionError:
+        return None
+    return access.athlete_id
 
 
 def _token_bucket(token_id: int) -> str:
@@ -348,7 +386,7 @@ def sdk_tool(spec: ToolSpec) -> Tool:
         name=spec.name,
         title=spec.title,
         description=spec.description,
-        parameters=compact_schema(spec.input_model.model_json_schema(by_alias=True)),
+        parameters=input_schema(spec.input_model),
         fn_metadata=metadata,
         is_async=True,
         context_kwarg="ctx",

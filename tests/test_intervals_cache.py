@@ -3,18 +3,25 @@ scoped to the athlete resolved from the grant."""
 
 from __future__ import annotations
 
+import time
 import uuid
+from datetime import date, timedelta
 from typing import Any
 
+import anyio
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
+from pydantic import ValidationError
 
 from accounts.actions import reveal_token
 from coaching.actions import grantable_tools, invite_coach
 from integrations.intervals import cache
-from integrations.intervals.client import Bearer, IntervalsClient
+from integrations.intervals.client import Bearer, IntervalsClient, _activity_list_fields
 from tests.conftest import MARA, Sandbox, ServerThread, make_athlete, mcp_url
 from tests.read_tools_helpers import ok, requests_since
+
+# The sandbox's athletes train up to today.
+RECENT = ((date.today() - timedelta(days=60)).isoformat(), date.today().isoformat())
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
 
@@ -103,3 +110,70 @@ async def test_a_ttl_of_zero_disables_the_cache(settings: Any, sandbox: Sandbox)
     for _ in range(2):
         await client.request("GET", f"/api/v1/athlete/{MARA}/sport-settings")
     assert client.calls == 2 and client.cache_hits == 0
+
+
+async def test_a_repeated_read_is_answered_from_the_parsed_memo(cached: None, sandbox: Sandbox) -> None:
+    client = IntervalsClient(Bearer(sandbox.state.demo_token(MARA)), base_url=sandbox.url, cache_athlete=MARA)
+    first = await client.list_activities(MARA, *RECENT)
+    assert first and client.calls == 1
+    # The shared entry is gone (evicted, say): the memo still answers while the athlete's version holds.
+    params = {"oldest": RECENT[0], "newest": RECENT[1], "fields": _activity_list_fields()}
+    entry = cache.entry_key(MARA, sandbox.url, f"/api/v1/athlete/{MARA}/activities", params)
+    assert await sync_to_async(cache._store().delete)(entry)
+    second = await client.list_activities(MARA, *RECENT)
+    assert client.calls == 1 and client.cache_hits == 1
+    assert [a.id for a in second] == [a.id for a in first]
+    assert second is not first and second[0] is first[0], "the same frozen models, in a fresh list"
+    with pytest.raises(ValidationError):
+        second[0].name = "changed"  # type: ignore[misc]  # memoised models are shared: they cannot change
+
+
+async def test_a_write_makes_the_memo_stale(cached: None, sandbox: Sandbox) -> None:
+    client = IntervalsClient(Bearer(sandbox.state.demo_token(MARA)), base_url=sandbox.url, cache_athlete=MARA)
+    await client.list_wellness(MARA, *RECENT)
+    await client.list_wellness(MARA, *RECENT)
+    assert (client.calls, client.cache_hits) == (1, 1)
+    await cache.invalidate(MARA)  # what every write through a client bound to Mara does
+    await client.list_wellness(MARA, *RECENT)
+    assert client.calls == 2
+
+
+async def test_a_lost_version_never_revives_memoised_answers(cached: None, sandbox: Sandbox) -> None:
+    client = IntervalsClient(Bearer(sandbox.state.demo_token(MARA)), base_url=sandbox.url, cache_athlete=MARA)
+    await client.list_events(MARA, *RECENT)
+    # Redis restarted (or evicted the counter): a new counter never restarts where an old one was.
+    await sync_to_async(cache._store().delete)(cache._version_key(MARA))
+    await client.list_events(MARA, *RECENT)
+    assert (client.calls, client.cache_hits) == (2, 0)
+
+
+async def test_the_memo_expires_with_the_entry_it_came_from(cached: None, settings: Any, sandbox: Sandbox) -> None:
+    settings.INTERVALS_CACHE_SECONDS = 1
+    client = IntervalsClient(Bearer(sandbox.state.demo_token(MARA)), base_url=sandbox.url, cache_athlete=MARA)
+    await client.list_sport_settings(MARA)
+    await client.list_sport_settings(MARA)
+    assert (client.calls, client.cache_hits) == (1, 1)
+    await anyio.sleep(1.1)
+    await client.list_sport_settings(MARA)
+    assert client.calls == 2
+
+
+def test_the_memo_keeps_a_bounded_number_of_records(settings: Any) -> None:
+    settings.INTERVALS_CACHE_SECONDS = 300
+    memo = cache.ParsedMemo(max_weight=10)
+    memo.put("a", 1, ("x",) * 4, fetched_at=time.time(), weight=4)
+    memo.put("b", 1, ("y",) * 4, fetched_at=time.time(), weight=4)
+    assert memo.get("a", 1)[0]  # touched: now the most recently used
+    memo.put("c", 1, ("z",) * 4, fetched_at=time.time(), weight=4)
+    assert [memo.get(k, 1)[0] for k in ("a", "b", "c")] == [True, False, True]
+    memo.put("huge", 1, ("w",) * 11, fetched_at=time.time(), weight=11)  # bigger than the whole memo
+    assert not memo.get("huge", 1)[0] and memo.get("a", 1)[0]
+    assert not memo.get("a", 2)[0], "another version of the athlete is another entry"
+
+
+def test_the_shared_store_keeps_one_redis_client_for_its_pool() -> None:
+    store = cache._store()
+    client = store._cache.get_client(write=True)  # type: ignore[attr-defined]
+    assert store._cache.get_client() is client  # type: ignore[attr-defined]  # not one per operation
+    store.set("thr:test:one-client", 1, 5)
+    assert store.get("thr:test:one-client") == 1 and store._cache.get_client() is client  # type: ignore[attr-defined]

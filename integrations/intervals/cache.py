@@ -19,6 +19,13 @@ the version bump is replayed as soon as Redis answers again, so entries cached b
 being served everywhere (other processes may serve such an entry in the moments between Redis
 returning and the replay, at most INTERVALS_CACHE_SECONDS; if this process dies first, the bump is lost
 and the same bound applies).
+
+Typed reads (`IntervalsClient.read`) also keep their *parsed* answer in a small per-process memo, keyed by
+(entry key, athlete version) and expiring with the shared entry it came from. A hit then costs one small
+Redis read (the athlete's version) instead of fetching, unpickling and re-validating the whole answer,
+which was most of a cached `get_training_history` call in bench/mcp_overhead. The memo is only ever
+answered after the shared version was read from Redis, so a write anywhere invalidates it as it
+invalidates the shared entry; memoised values are immutable (frozen models in tuples).
 """
 
 from __future__ import annotations
@@ -28,7 +35,11 @@ import functools
 import hashlib
 import json
 import logging
+import secrets
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
@@ -103,34 +114,163 @@ async def _replay_invalidations() -> None:
                 _unsent_invalidations.discard(athlete_id)
 
 
-async def lookup(athlete_id: str, key: str) -> tuple[bool, Any, int]:
-    """(hit, payload, current version) in one round trip; a miss with version -1 means "do not store"."""
+async def _usable() -> bool:
+    """Whether the shared store may answer for this process now (replaying owed invalidations first)."""
     if _unsent_invalidations and _shared():
         await _replay_invalidations()
-    if athlete_id in _unsent_invalidations or not _shared():
+    return _shared()
+
+
+def _init_version(athlete_id: str) -> int:
+    """The athlete's version, created with a random start when Redis has none (first use, or Redis lost
+    it): a counter restarting at 0 could match entries memoised before the loss, and after writes."""
+    key = _version_key(athlete_id)
+    _store().add(key, secrets.randbelow(2**40) + 1, None)
+    return int(_store().get(key) or 0)
+
+
+def _entry(found: Any, version: int) -> tuple[Any, float] | None:
+    """(payload, fetched_at) of a stored entry still valid for `version`, else None."""
+    if isinstance(found, tuple) and len(found) == 3 and found[0] == version:
+        return found[1], float(found[2])
+    return None
+
+
+async def lookup(athlete_id: str, key: str) -> tuple[bool, Any, int]:
+    """(hit, payload, current version) in one round trip; a miss with version -1 means "do not store"."""
+    if not await _usable() or athlete_id in _unsent_invalidations:
         return False, None, -1
     try:
         found = await asyncio.to_thread(_store().get_many, [_version_key(athlete_id), key])
+        raw_version = found.get(_version_key(athlete_id))
+        if raw_version is None:
+            raw_version = await asyncio.to_thread(_init_version, athlete_id)
     except Exception as exc:
         logger.warning("intervals cache unavailable (%s); reading through", type(exc).__name__)
         return False, None, -1
     if not _shared():
         return False, None, -1  # Redis failed during the call: that answer came from the per-process store
-    version = int(found.get(_version_key(athlete_id)) or 0)
-    entry = found.get(key)
-    if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == version:
-        return True, entry[1], version
+    version = int(raw_version or 0)
+    entry = _entry(found.get(key), version)
+    if entry is not None:
+        return True, entry[0], version
     return False, None, version
 
 
-async def store(key: str, version: int, payload: Any) -> None:
-    """Remember an answer under the version seen *before* the fetch (a write meanwhile makes it stale)."""
+async def store(key: str, version: int, payload: Any) -> float:
+    """Remember an answer under the version seen *before* the fetch (a write meanwhile makes it stale).
+    Returns the fetch time recorded with it."""
+    fetched_at = time.time()
     if version < 0 or not _shared():
-        return
+        return fetched_at
     try:
-        await asyncio.to_thread(_store().set, key, (version, payload), ttl_seconds())
+        await asyncio.to_thread(_store().set, key, (version, payload, fetched_at), ttl_seconds())
     except Exception as exc:
         logger.warning("intervals cache unavailable (%s); not stored", type(exc).__name__)
+    return fetched_at
+
+
+class ParsedMemo:
+    """A bounded per-process LRU of parsed answers: (entry key, version) -> (expires_at, value).
+
+    `weight` is the number of upstream records a value holds (a 1-year activity list weighs ~400): the
+    memo keeps at most `max_weight` of them, so a worker's memory stays bounded whatever is asked.
+    """
+
+    def __init__(self, max_weight: int = 5000) -> None:
+        self.max_weight = max_weight
+        self._items: OrderedDict[tuple[str, int], tuple[float, Any, int]] = OrderedDict()
+        self._weight = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str, version: int) -> tuple[bool, Any]:
+        with self._lock:
+            item = self._items.get((key, version))
+            if item is None:
+                return False, None
+            if time.time() >= item[0]:
+                self._drop((key, version))
+                return False, None
+            self._items.move_to_end((key, version))
+            return True, item[1]
+
+    def put(self, key: str, version: int, value: Any, *, fetched_at: float, weight: int) -> None:
+        weight = max(1, weight)
+        if weight > self.max_weight:
+            return
+        with self._lock:
+            self._drop((key, version))
+            self._items[(key, version)] = (fetched_at + ttl_seconds(), value, weight)
+            self._weight += weight
+            while self._weight > self.max_weight:
+                self._drop(next(iter(self._items)))
+
+    def _drop(self, memo_key: tuple[str, int]) -> None:
+        item = self._items.pop(memo_key, None)
+        if item is not None:
+            self._weight -= item[2]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._weight = 0
+
+
+memo = ParsedMemo()
+
+
+# The version of the athlete a tool call is about, read ahead of its first upstream read: the catalogue
+# reads it alongside the per-token limit so the two Redis round trips overlap (one call, one athlete).
+prefetched: ContextVar[tuple[str, int] | None] = ContextVar("intervals_cache_prefetched", default=None)
+
+
+async def fetch_version(athlete_id: str) -> int:
+    """The athlete's current version in the shared store, or -1 when it cannot be used now."""
+    if not await _usable() or athlete_id in _unsent_invalidations:
+        return -1
+    try:
+        raw_version = await asyncio.to_thread(_store().get, _version_key(athlete_id))
+        if raw_version is None:
+            raw_version = await asyncio.to_thread(_init_version, athlete_id)
+    except Exception as exc:
+        logger.warning("intervals cache unavailable (%s); reading through", type(exc).__name__)
+        return -1
+    return int(raw_version) if _shared() else -1
+
+
+async def read_parsed(
+    athlete_id: str, key: str, parse: Callable[[Any], Any], fetch: Callable[[], Any]
+) -> tuple[bool, Any]:
+    """A parsed answer for `key`: from the memo, the shared entry, or `fetch()` (awaited), in that order.
+
+    Returns (served from a cache, value). `parse` must return an immutable value; it is shared by every
+    later request of this process until the athlete's version changes or the entry expires.
+    """
+    ahead = prefetched.get()
+    version = ahead[1] if ahead is not None and ahead[0] == athlete_id else await fetch_version(athlete_id)
+    if version >= 0:
+        hit, value = memo.get(key, version)
+        if hit:
+            return True, value
+        try:
+            entry = _entry(await asyncio.to_thread(_store().get, key), version) if _shared() else None
+        except Exception as exc:
+            logger.warning("intervals cache unavailable (%s); reading through", type(exc).__name__)
+            entry, version = None, -1
+        if entry is not None and _shared():
+            value = parse(entry[0])
+            memo.put(key, version, value, fetched_at=entry[1], weight=_weight(value))
+            return True, value
+    payload = await fetch()
+    fetched_at = await store(key, version, payload)
+    value = parse(payload)
+    if version >= 0 and _shared():
+        memo.put(key, version, value, fetched_at=fetched_at, weight=_weight(value))
+    return False, value
+
+
+def _weight(value: Any) -> int:
+    return len(value) if isinstance(value, (tuple, list, dict)) else 1
 
 
 async def _bump(athlete_id: str) -> bool:
@@ -140,7 +280,7 @@ async def _bump(athlete_id: str) -> bool:
         return False
     try:
         # Outlive every entry; add() is a no-op when the counter exists, incr() is atomic in Redis.
-        await asyncio.to_thread(_store().add, key, 0, None)
+        await asyncio.to_thread(_store().add, key, secrets.randbelow(2**40) + 1, None)
         await asyncio.to_thread(_store().incr, key)
     except Exception:
         logger.exception("intervals cache: could not invalidate athlete %s", athlete_id)

@@ -19,8 +19,9 @@ import random
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from django.conf import settings
@@ -39,9 +40,12 @@ from integrations.intervals.schemas import (
     Stream,
     Wellness,
     parse_list,
+    parse_tuple,
 )
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -185,6 +189,31 @@ def _activity_list_fields() -> str:
     return ",".join(f.alias or name for name, f in Activity.model_fields.items() if name not in skip)
 
 
+# Parsers for memoised reads (module-level, so each is one stable function): immutable results.
+def _activities(payload: Any) -> tuple[Activity, ...]:
+    return parse_tuple(Activity, payload)
+
+
+def _wellness(payload: Any) -> tuple[Wellness, ...]:
+    return parse_tuple(Wellness, payload)
+
+
+def _events(payload: Any) -> tuple[Event, ...]:
+    return parse_tuple(Event, payload)
+
+
+def _sport_settings(payload: Any) -> tuple[SportSettings, ...]:
+    return parse_tuple(SportSettings, payload)
+
+
+def _folders(payload: Any) -> tuple[Folder, ...]:
+    return parse_tuple(Folder, payload)
+
+
+def _curves(payload: Any) -> CurveSet:
+    return CurveSet.model_validate(payload if isinstance(payload, dict) else {})
+
+
 class IntervalsClient:
     """Calls for one credential. Cheap to construct; the HTTP pool is shared per event loop.
 
@@ -238,6 +267,32 @@ class IntervalsClient:
         payload = await self._send(method, path, params=params, json=json, data=data, authenticated=authenticated)
         await cache.store(key, version, payload)
         return payload
+
+    async def read(
+        self, path: str, parse: Callable[[Any], T], *, params: dict[str, Any] | None = None, owned: bool = False
+    ) -> T:
+        """A GET whose decoded answer `parse` turns into an immutable value (frozen models in a tuple).
+
+        Cached exactly like `request`; a cached answer's parsed value is also memoised in this process
+        (`cache.read_parsed`), so repeated reads skip the fetch, unpickling and validation.
+        """
+        athlete = self.cache_athlete
+
+        async def fetch() -> Any:
+            return await self._send("GET", path, params=params, json=None, data=None, authenticated=True)
+
+        if (
+            athlete is None
+            or not cache.enabled()
+            or cache.bypass.get()
+            or not (owned or cache.cacheable_path(athlete, path))
+        ):
+            return parse(await fetch())
+        key = cache.entry_key(athlete, self.base_url, path, params)
+        hit, value = await cache.read_parsed(athlete, key, parse, fetch)
+        if hit:
+            self.cache_hits += 1
+        return value  # type: ignore[no-any-return]
 
     async def _send(
         self,
@@ -385,7 +440,7 @@ class IntervalsClient:
 
     # --- Reads ---------------------------------------------------------------------------------------
     async def get_athlete(self, athlete_id: str = "0") -> Athlete:
-        return Athlete.model_validate(await self.request("GET", f"/api/v1/athlete/{athlete_id}"))
+        return await self.read(f"/api/v1/athlete/{athlete_id}", Athlete.model_validate)
 
     async def get_connections(self, athlete_id: str = "0") -> dict[str, Any]:
         payload = await self.request("GET", f"/api/v1/athlete/{athlete_id}/connections")
@@ -397,8 +452,7 @@ class IntervalsClient:
         params: dict[str, Any] = {"oldest": oldest, "newest": newest, "fields": _activity_list_fields()}
         if limit:
             params["limit"] = limit
-        payload = await self.request("GET", f"/api/v1/athlete/{athlete_id}/activities", params=params)
-        return parse_list(Activity, payload)
+        return list(await self.read(f"/api/v1/athlete/{athlete_id}/activities", _activities, params=params))
 
     async def get_athlete_activity(
         self, athlete_id: str, activity_id: str, *, intervals: bool = False
@@ -421,10 +475,8 @@ class IntervalsClient:
         return parse_list(Message, payload)
 
     async def list_wellness(self, athlete_id: str, oldest: str, newest: str) -> list[Wellness]:
-        payload = await self.request(
-            "GET", f"/api/v1/athlete/{athlete_id}/wellness", params={"oldest": oldest, "newest": newest}
-        )
-        return parse_list(Wellness, payload)
+        params = {"oldest": oldest, "newest": newest}
+        return list(await self.read(f"/api/v1/athlete/{athlete_id}/wellness", _wellness, params=params))
 
     async def list_events(
         self, athlete_id: str, oldest: str, newest: str, categories: list[str] | None = None
@@ -432,21 +484,17 @@ class IntervalsClient:
         params: dict[str, Any] = {"oldest": oldest, "newest": newest}
         if categories:
             params["category"] = ",".join(categories)
-        payload = await self.request("GET", f"/api/v1/athlete/{athlete_id}/events", params=params)
-        return parse_list(Event, payload)
+        return list(await self.read(f"/api/v1/athlete/{athlete_id}/events", _events, params=params))
 
     async def list_sport_settings(self, athlete_id: str) -> list[SportSettings]:
-        payload = await self.request("GET", f"/api/v1/athlete/{athlete_id}/sport-settings")
-        return parse_list(SportSettings, payload)
+        return list(await self.read(f"/api/v1/athlete/{athlete_id}/sport-settings", _sport_settings))
 
     async def list_folders(self, athlete_id: str) -> list[Folder]:
-        payload = await self.request("GET", f"/api/v1/athlete/{athlete_id}/folders")
-        return parse_list(Folder, payload)
+        return list(await self.read(f"/api/v1/athlete/{athlete_id}/folders", _folders))
 
     async def get_curves(self, athlete_id: str, kind: str, curves: list[str], sport: str | None = None) -> CurveSet:
         """Athlete best-effort curves; kind is "power", "pace" or "hr"; curves like "42d", "s0", "r.A.B"."""
         params: dict[str, Any] = {"curves": ",".join(curves)}
         if sport:
             params["type"] = sport
-        payload = await self.request("GET", f"/api/v1/athlete/{athlete_id}/{kind}-curves", params=params)
-        return CurveSet.model_validate(payload if isinstance(payload, dict) else {})
+        return await self.read(f"/api/v1/athlete/{athlete_id}/{kind}-curves", _curves, params=params)

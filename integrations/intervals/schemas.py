@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # Frozen: a parsed answer may be memoised and shared by later requests (integrations/intervals/cache.py).
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
 
 
 class OAuthAthlete(_Lenient):
@@ -284,6 +285,11 @@ class CurveActivity(_Lenient):
 class CurveSet(_Lenient):
     list_: list[DataCurve] = Field(default_factory=list, alias="list")
     activities: dict[str, CurveActivity] = Field(default_factory=dict)
+
+
+def parse_tuple(model: type[_Lenient], payload: Any) -> tuple[Any, ...]:
+    """`parse_list` as an immutable tuple (what memoised reads hand out)."""
+    return tuple(parse_list(model, payload))
 
 
 def parse_list(model: type[_Lenient], payload: Any) -> list[Any]:

@@ -91,7 +91,9 @@ def callback(request: HttpRequest) -> HttpResponse:
         # The athlete record gives the display name and time zone; it needs SETTINGS:READ, which the
         # athlete may have unticked, so the link is stored either way.
         athlete = async_to_sync(IntervalsClient(Bearer(token.access_token)).get_athlete)("0")
-        token.athlete.name = athlete.display_name or token.athlete.name
+        # Upstream models are frozen (parsed answers may be shared): build the named copy.
+        named = token.athlete.model_copy(update={"name": athlete.display_name or token.athlete.name})
+        token = token.model_copy(update={"athlete": named})
         timezone = athlete.timezone or ""
     except errors.IntervalsError as exc:
         logger.info("intervals athlete read after connect failed: %s", type(exc).__name__)
