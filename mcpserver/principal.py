@@ -327,10 +327,28 @@ def _converters() -> tuple[tuple[int, Any, tuple[Any, ...]], ...]:
     return tuple(out)
 
 
+def _cursor() -> Any:
+    """A cursor for the lookup: on PostgreSQL one that binds server-side, so the statement is prepared
+    once per connection (settings: DB_PREPARED_STATEMENTS). Wrapped like any Django cursor, so query
+    logging, execute wrappers and database error translation still apply."""
+    from django.conf import settings
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or not settings.DB_PREPARED_STATEMENTS:
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor  # type: ignore[attr-defined]
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        raw = ServerBindingCursor(connection.connection)
+    # What connection.cursor() does with the cursor it creates (private, stable across Django 4.2-5.2).
+    return connection._prepare_cursor(raw)  # type: ignore[attr-defined]
+
+
 def _lookup(digest: str) -> _TokenRow | None:
     from django.db import connection
 
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(_lookup_sql(), [digest])
         fetched = cursor.fetchone()
     if fetched is None:

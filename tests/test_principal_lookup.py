@@ -51,3 +51,25 @@ def test_it_refuses_revoked_tokens_and_inactive_users(sandbox: Sandbox) -> None:
     type(mara).objects.filter(pk=mara.pk).update(is_active=True)
     McpToken.objects.filter(pk=row.pk).update(revoked_at="2026-01-01T00:00:00Z")
     assert load_principal(token) is None
+
+
+def test_it_prepares_the_lookup_once_per_postgresql_connection(sandbox: Sandbox, settings: Any) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are a PostgreSQL feature")
+    mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
+    token = reveal_token(ensure_athlete_token(mara))
+
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return [row[0] for row in cursor.fetchall() if "token_hash" in row[0]]
+
+    settings.DB_PREPARED_STATEMENTS = False  # e.g. behind PgBouncer in transaction mode
+    assert load_principal(token) is not None
+    assert prepared() == []
+    settings.DB_PREPARED_STATEMENTS = True
+    for _ in range(3):
+        assert load_principal(token) is not None
+    assert len(prepared()) == 1, "one server-side statement, reused by every later lookup"
