@@ -125,6 +125,7 @@ def main() -> None:
                 status = http.post(url, content=body, headers=HEADERS).status_code
                 statuses[status] = statuses.get(status, 0) + 1
         upstream_after = httpx.get(sandbox_url + "/_sandbox/stats").json()["request_count"]
+        time.sleep(1.0)  # read calls reach the access log in batches (MCP_READ_LOG_FLUSH_SECONDS)
         ran = AccessLogEntry.objects.filter(outcome="ok").count()
         print(f"{opts.bodies} bodies in {time.monotonic() - started:.1f} s; statuses {dict(sorted(statuses.items()))}")
         print(

@@ -20,6 +20,7 @@ from starlette.applications import Starlette  # noqa: E402
 from starlette.routing import BaseRoute, Mount, Route  # noqa: E402
 
 from config.logging_filters import install_record_factory  # noqa: E402
+from mcpserver import read_log  # noqa: E402
 from mcpserver.gate import TokenGate  # noqa: E402
 from mcpserver.server import build_mcp  # noqa: E402
 
@@ -45,7 +46,10 @@ def build_application(*, mount_sandbox: bool | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with server.session_manager.run():
-            yield
+            try:
+                yield
+            finally:
+                await read_log.flush()  # the read calls' rows still queued for the access log
 
     return Starlette(routes=routes, lifespan=lifespan)
 

@@ -9,12 +9,12 @@ connection (see there why not a thread per request).
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from django.conf import settings
 from mcp.server.mcpserver import MCPServer
 from starlette.types import Message, Receive, Scope, Send
 
+from mcpserver import read_log
 from mcpserver.db import run_db
 from mcpserver.principal import Principal, load_principal
 
@@ -93,15 +93,5 @@ class TokenGate:
         finally:
             pending = principal.deferred_log if principal is not None else None
             if pending:
-                await run_db(_write_log, pending)
-
-
-def _write_log(pending_log: list[dict[str, Any]]) -> None:
-    """After the response: write the deferred access-log rows of the call."""
-    from coaching.actions import record_tool_call
-
-    try:
-        for row in pending_log:
-            record_tool_call(**row)
-    except Exception:
-        logger.exception("could not write the deferred access log")
+                # The answer is out: the call's read rows go to the access log's next batch.
+                await read_log.record(pending)
