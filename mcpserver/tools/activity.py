@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from integrations.intervals import errors
 from integrations.intervals.client import IntervalsClient
@@ -26,7 +26,7 @@ MAX_INTERVALS = 40
 
 
 class ActivityInput(AthleteInput):
-    activity_id: str = Field(description="From get_training_history")
+    activity_id: str
 
 
 ACTIVITY_ID = re.compile(r"[A-Za-z0-9_-]+")  # Intervals.icu ids ("i55610271") and Strava's digits
@@ -312,7 +312,10 @@ register(
     ToolSpec(
         name="get_activity_detail",
         title="Activity detail",
-        description="One activity: summary, work/recovery intervals, time in zones, RPE/feel, comment count.",
+        description=(
+            "One activity (id from get_training_history): summary, work/recovery intervals, zone times, RPE/feel, "
+            "comments."
+        ),
         input_model=ActivityInput,
         output_model=DetailOutput,
         handler=get_activity_detail,

@@ -34,7 +34,7 @@ def _local(access: AthleteAccess, when: Any) -> str:
 
 
 class AddNoteInput(AthleteInput):
-    text: str = Field(min_length=1, max_length=MAX_NOTE_CHARS, description="The note (private to you)")
+    text: str = Field(min_length=1, max_length=MAX_NOTE_CHARS)
 
 
 class AddNoteOutput(BaseModel):

@@ -343,8 +343,8 @@ async def get_events(call: ToolCall, args: EventsInput) -> ToolResult:
 register(
     ToolSpec(
         name="get_events",
-        title="Calendar: planned workouts, races, notes",
-        description="Planned workouts (steps in watts/bpm/pace), races, notes; default the next 14 days.",
+        title="Calendar",
+        description="Planned workouts (steps in watts/bpm/pace), races, notes; default: next 14 days.",
         input_model=EventsInput,
         output_model=EventsOutput,
         handler=get_events,

@@ -77,30 +77,46 @@ def resolve_window(
     return start, end
 
 
+# Row key -> Activity attribute, for the whole numbers of a history row.
+_ROUNDED = (
+    ("climb_m", "total_elevation_gain"),
+    ("load", "icu_training_load"),
+    ("intensity_pct", "icu_intensity"),
+    ("avg_hr_bpm", "average_heartrate"),
+    ("avg_power_w", "icu_average_watts"),
+    ("norm_power_w", "icu_weighted_avg_watts"),
+)
+
+
 def history_row(activity: Activity) -> dict[str, object]:
     local = present.parse_local(activity.start_date_local)
     day = present.day_label(local.date()) if local else (activity.start_date_local or "")
     if activity.is_strava_stub:
         return {"id": activity.id, "date": day, "unavailable": STRAVA_NOTE}
-    row = {
-        "id": activity.id,
-        "date": day,
-        "time": local.strftime("%H:%M") if local else None,
-        "sport": activity.type,
-        "name": activity.name,
-        "duration": present.hms(activity.moving_time),
-        "distance_km": present.km(activity.distance) if activity.distance else None,
-        "climb_m": present.rnd(activity.total_elevation_gain),
-        "load": present.rnd(activity.icu_training_load),
-        "intensity_pct": present.rnd(activity.icu_intensity),
-        "avg_hr_bpm": present.rnd(activity.average_heartrate),
-        "avg_power_w": present.rnd(activity.icu_average_watts),
-        "norm_power_w": present.rnd(activity.icu_weighted_avg_watts),
-        "rpe": activity.icu_rpe,
-        "feel": activity.feel,
-        "race": True if activity.race else None,
-    }
-    return present.compact(row)  # type: ignore[return-value]
+    row: dict[str, object] = {"id": activity.id, "date": day}
+    # Built flat, absent values skipped as they come (absent means unknown, never zero): this runs once
+    # per activity on the hottest read path, so no second pass through present.compact.
+    if local:
+        row["time"] = f"{local.hour:02d}:{local.minute:02d}"
+    if activity.type is not None:
+        row["sport"] = activity.type
+    if activity.name is not None:
+        row["name"] = activity.name
+    if activity.moving_time is not None:
+        row["duration"] = present.hms(activity.moving_time)
+    if activity.distance:
+        row["distance_km"] = present.km(activity.distance)
+    for key, attr in _ROUNDED:
+        value = getattr(activity, attr)
+        if value is not None:
+            row[key] = round(value)
+    if activity.icu_rpe is not None:
+        row["rpe"] = activity.icu_rpe
+    if activity.feel is not None:
+        row["feel"] = activity.feel
+    if activity.race:
+        row["race"] = True
+    return row
 
 
 async def get_training_history(call: ToolCall, args: HistoryInput) -> ToolResult:
