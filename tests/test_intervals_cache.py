@@ -158,17 +158,22 @@ async def test_the_memo_expires_with_the_entry_it_came_from(cached: None, settin
     assert client.calls == 2
 
 
-def test_the_memo_keeps_a_bounded_number_of_records(settings: Any) -> None:
+def test_the_memo_keeps_a_bounded_amount_of_answers(settings: Any) -> None:
     settings.INTERVALS_CACHE_SECONDS = 300
-    memo = cache.ParsedMemo(max_weight=10)
-    memo.put("a", 1, ("x",) * 4, fetched_at=time.time(), weight=4)
-    memo.put("b", 1, ("y",) * 4, fetched_at=time.time(), weight=4)
+    memo = cache.ParsedMemo(max_weight=100)  # KB of upstream JSON; no one answer over 10
+    memo.put("a", 1, ("x",), fetched_at=time.time(), weight=8)
+    memo.put("b", 1, ("y",), fetched_at=time.time(), weight=8)
     assert memo.get("a", 1)[0]  # touched: now the most recently used
-    memo.put("c", 1, ("z",) * 4, fetched_at=time.time(), weight=4)
-    assert [memo.get(k, 1)[0] for k in ("a", "b", "c")] == [True, False, True]
-    memo.put("huge", 1, ("w",) * 11, fetched_at=time.time(), weight=11)  # bigger than the whole memo
-    assert not memo.get("huge", 1)[0] and memo.get("a", 1)[0]
-    assert not memo.get("a", 2)[0], "another version of the athlete is another entry"
+    for i in range(11):
+        memo.put(f"filler{i}", 1, ("z",), fetched_at=time.time(), weight=8)
+    assert [memo.get(k, 1)[0] for k in ("a", "b")] == [False, False]  # least recently used go first
+    assert memo.get("filler10", 1)[0]
+    memo.put("huge", 1, ("w",), fetched_at=time.time(), weight=11)  # over a tenth of the whole memo
+    assert not memo.get("huge", 1)[0]
+    assert not memo.get("filler10", 2)[0], "another version of the athlete is another entry"
+    # Weights are the size of the upstream answer: a long list weighs more than a short one.
+    short = [{"id": f"i{n}", "name": "Easy run", "distance": 8000.0} for n in range(10)]
+    assert cache._weight(short) == 1 and cache._weight(short * 100) > 30
 
 
 def test_the_shared_store_keeps_one_redis_client_for_its_pool() -> None:

@@ -46,6 +46,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
+from pydantic_core import to_json
 
 from config import redis_guard
 
@@ -173,11 +174,12 @@ async def store(key: str, version: int, payload: Any) -> float:
 class ParsedMemo:
     """A bounded per-process LRU of parsed answers: (entry key, version) -> (expires_at, value).
 
-    `weight` is the number of upstream records a value holds (a 1-year activity list weighs ~400): the
-    memo keeps at most `max_weight` of them, so a worker's memory stays bounded whatever is asked.
+    `weight` is the size of the upstream JSON a value was parsed from, in KB (a 1-year activity list
+    is about 350, a power-curve set can be larger). The memo holds at most `max_weight` KB of answers
+    (the parsed objects take a few times that in memory) and never one larger than a tenth of it.
     """
 
-    def __init__(self, max_weight: int = 5000) -> None:
+    def __init__(self, max_weight: int = 8192) -> None:
         self.max_weight = max_weight
         self._items: OrderedDict[tuple[str, int], tuple[float, Any, int]] = OrderedDict()
         self._weight = 0
@@ -196,7 +198,7 @@ class ParsedMemo:
 
     def put(self, key: str, version: int, value: Any, *, fetched_at: float, weight: int) -> None:
         weight = max(1, weight)
-        if weight > self.max_weight:
+        if weight > self.max_weight // 10:
             return
         with self._lock:
             self._drop((key, version))
@@ -259,18 +261,19 @@ async def read_parsed(
             entry, version = None, -1
         if entry is not None and _shared():
             value = parse(entry[0])
-            memo.put(key, version, value, fetched_at=entry[1], weight=_weight(value))
+            memo.put(key, version, value, fetched_at=entry[1], weight=_weight(entry[0]))
             return True, value
     payload = await fetch()
     fetched_at = await store(key, version, payload)
     value = parse(payload)
     if version >= 0 and _shared():
-        memo.put(key, version, value, fetched_at=fetched_at, weight=_weight(value))
+        memo.put(key, version, value, fetched_at=fetched_at, weight=_weight(payload))
     return False, value
 
 
-def _weight(value: Any) -> int:
-    return len(value) if isinstance(value, (tuple, list, dict)) else 1
+def _weight(payload: Any) -> int:
+    """The size of a decoded upstream answer, in KB of compact JSON (pydantic-core's serialiser: fast)."""
+    return len(to_json(payload)) // 1024 + 1
 
 
 async def _bump(athlete_id: str) -> bool:
