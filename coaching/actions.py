@@ -96,14 +96,15 @@ def _read_log_insert() -> str:
 
 
 def record_read_calls(rows: list[dict[str, Any]]) -> None:
-    """Append access-log rows of read calls (no write record, no undo link): the deferred log of a request.
+    """Append access-log rows of read calls (no write record, no undo link), stamped with their "at" time.
 
     The same row as `record_tool_call` would write, through one precompiled statement per row.
     """
     from django.db import connection
 
     sql = _read_log_insert()
-    now = connection.ops.adapt_datetimefield_value(dj_timezone.now())
+    now = dj_timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
     params = [
         (
             row["token_id"],
@@ -116,7 +117,7 @@ def record_read_calls(rows: list[dict[str, Any]]) -> None:
             False,
             "",
             "",
-            now,
+            adapt(row.get("at") or now),  # when the call was answered, not when its batch is written
         )
         for row in rows
     ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from django.utils import timezone as dj_timezone
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools.base import Tool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
@@ -311,7 +312,8 @@ async def _log_call(spec: ToolSpec, call: ToolCall, result: ToolResult | None, e
         "undo_of_id": result.undo_of_id if result else None,
     }
     if spec.read_only and principal.deferred_log is not None:
-        principal.deferred_log.append(row)  # the gate writes it once the answer is on its way
+        # Logged in a later batch (mcpserver/read_log.py), stamped with the time of the call.
+        principal.deferred_log.append({**row, "at": dj_timezone.now()})
         return
     try:
         # Writes are journaled before the answer goes out: their pre-image is what makes undo possible.

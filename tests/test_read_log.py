@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -126,3 +127,22 @@ async def test_a_row_whose_user_was_deleted_does_not_block_the_others(settings: 
     await read_log.flush()
     assert await logged(athlete_id=MARA) == [("get_fitness", "ok", False)]
     assert read_log.pending_count() == 0, "the row that can never be written is dropped, not retried forever"
+
+
+async def test_a_batched_row_keeps_the_time_of_its_call(settings: Any) -> None:
+    from django.utils import timezone
+
+    settings.MCP_READ_LOG_FLUSH_SECONDS = 60
+    answered = timezone.now() - timedelta(seconds=30)
+    await read_log.record([{**read_row("get_athlete_profile"), "at": answered}])
+    await read_log.flush()
+
+    def stamp() -> Any:
+        from django.db import connection
+
+        try:
+            return AccessLogEntry.objects.get(tool="get_athlete_profile").created_at
+        finally:
+            connection.close()
+
+    assert await sync_to_async(stamp, thread_sensitive=False)() == answered
