@@ -49,7 +49,7 @@ def build_application(*, mount_sandbox: bool | None = None) -> Starlette:
             try:
                 yield
             finally:
-                await read_log.flush()  # the read calls' rows still queued for the access log
+                await read_log.drain()  # the read calls' rows still queued or being written
 
     return Starlette(routes=routes, lifespan=lifespan)
 

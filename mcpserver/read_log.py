@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 MAX_PENDING = 20_000
 
 _pending: list[dict[str, Any]] = []
+_inflight = 0  # batches handed to a database thread and not finished there yet
 _lock = threading.Lock()
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task[None]] = weakref.WeakKeyDictionary()
 
@@ -36,6 +38,16 @@ def _write(rows: list[dict[str, Any]]) -> None:
     from coaching.actions import record_read_calls
 
     record_read_calls(rows)
+
+
+def _write_batch(rows: list[dict[str, Any]]) -> None:
+    """On a database thread: write one batch, then count it done (even if the task awaiting it is gone)."""
+    global _inflight
+    try:
+        _write(rows)
+    finally:
+        with _lock:
+            _inflight -= 1
 
 
 async def record(rows: list[dict[str, Any]]) -> None:
@@ -63,7 +75,7 @@ async def _flush_every(interval: float) -> None:
 
 
 async def flush() -> None:
-    """Write every queued row now (the lifespan calls this on shutdown)."""
+    """Write every queued row now."""
     with _lock:
         rows = _pending[:]
         _pending.clear()
@@ -71,9 +83,31 @@ async def flush() -> None:
         await _flush_rows(rows)
 
 
+async def drain(timeout: float = 5.0) -> None:
+    """Write every queued row and wait until no batch is still being written (the lifespan's shutdown).
+
+    A batch stays in flight on its database thread even when the task awaiting it is cancelled (as the
+    periodic flusher is when the event loop ends): returning before it finished would let the process
+    exit, or a test tear its database down, in the middle of that write.
+    """
+    await flush()
+    deadline = time.monotonic() + timeout
+    while True:
+        with _lock:
+            if _inflight == 0:
+                return
+        if time.monotonic() > deadline:
+            logger.warning("access log: a batch of read rows was still being written at shutdown")
+            return
+        await asyncio.sleep(0.01)
+
+
 async def _flush_rows(rows: list[dict[str, Any]]) -> None:
+    global _inflight
+    with _lock:
+        _inflight += 1
     try:
-        await run_db(_write, rows)
+        await run_db(_write_batch, rows)
     except Exception:
         logger.exception("could not write %d access-log rows; keeping them for the next flush", len(rows))
         with _lock:

@@ -146,3 +146,25 @@ async def test_a_batched_row_keeps_the_time_of_its_call(settings: Any) -> None:
             connection.close()
 
     assert await sync_to_async(stamp, thread_sensitive=False)() == answered
+
+
+async def test_shutdown_waits_for_a_batch_still_being_written(settings: Any, monkeypatch: Any) -> None:
+    """The periodic flusher is cancelled when its event loop ends, but its batch goes on being written on a
+    database thread: shutdown must wait for it (a test's teardown truncating the tables under it deadlocked)."""
+    import threading
+    import time
+
+    settings.MCP_READ_LOG_FLUSH_SECONDS = 60
+    written = threading.Event()
+
+    def slow_write(rows: list[dict[str, Any]]) -> None:
+        time.sleep(0.5)
+        written.set()
+
+    monkeypatch.setattr(read_log, "_write", slow_write)
+    await read_log.record([read_row("get_wellness")])
+    flushing = asyncio.ensure_future(read_log.flush())
+    await asyncio.sleep(0.05)  # the batch is on its database thread now
+    flushing.cancel()  # as when the loop ends
+    await read_log.drain()
+    assert written.is_set(), "drain returned while the batch was still being written"
