@@ -139,3 +139,21 @@ def median(values: list[float]) -> float:
 def percentile(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, round(p / 100 * (len(s) - 1)))]
+
+
+def sandbox_athlete(sandbox_url: str, athlete_id: str = "i100001") -> dict[str, Any]:
+    """One generated athlete as the sandbox lists it (name, timezone, demo_token...)."""
+    import httpx
+
+    athletes = httpx.get(sandbox_url + "/_sandbox/athletes", timeout=60).json()
+    return dict(next(a for a in athletes if a["id"] == athlete_id))
+
+
+def athlete_token(sandbox_url: str, email: str, athlete_id: str = "i100001") -> tuple[Any, str, dict[str, Any]]:
+    """(user, raw MCP token, sandbox athlete): a verified user linked to a sandbox athlete, with its URL token.
+    Django must be set up."""
+    from accounts.actions import ensure_athlete_token, reveal_token
+
+    athlete = sandbox_athlete(sandbox_url, athlete_id)
+    user = linked_user(email, athlete_id, athlete["name"], athlete.get("timezone", ""), athlete["demo_token"])
+    return user, reveal_token(ensure_athlete_token(user)), athlete  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import json
 from datetime import date, timedelta
 from typing import Any
 
-from bench._support import linked_user, median, setup_django, start_sandbox
+from bench._support import athlete_token, median, setup_django, start_sandbox
 
 
 def compact(obj: Any) -> int:
@@ -86,15 +86,10 @@ def main() -> None:
         from django.conf import settings
 
         settings.INTERVALS_BASE_URL = url
-        import httpx
-
-        athletes = httpx.get(url + "/_sandbox/athletes").json()
-        mara = next(a for a in athletes if a["id"] == "i100001")
-        user = linked_user("bench@example.com", "i100001", mara["name"], mara.get("timezone", ""), mara["demo_token"])
-        from accounts.actions import ensure_athlete_token, reveal_token
         from mcpserver.principal import load_principal
 
-        principal = load_principal(reveal_token(ensure_athlete_token(user)))  # type: ignore[arg-type]
+        _, token, mara = athlete_token(url, "bench@example.com")
+        principal = load_principal(token)
 
         sizes = asyncio.run(tools_list_sizes())
         total = compact({"tools": [None] * 0}) + sum(sizes.values()) + len(sizes) - 1

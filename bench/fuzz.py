@@ -75,7 +75,7 @@ def main() -> None:
 
     import httpx
 
-    from bench._support import bench_env, free_port, linked_user, setup_django, start, start_sandbox
+    from bench._support import athlete_token, bench_env, free_port, setup_django, start, start_sandbox
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--bodies", type=int, default=10_000)
@@ -84,13 +84,9 @@ def main() -> None:
     procs = [sandbox]
     try:
         setup_django(INTERVALS_BASE_URL=sandbox_url)
-        athletes = httpx.get(sandbox_url + "/_sandbox/athletes").json()
-        mara = next(a for a in athletes if a["id"] == "i100001")
-        user = linked_user("fuzz@example.com", "i100001", mara["name"], mara["timezone"], mara["demo_token"])
-        from accounts.actions import ensure_athlete_token, reveal_token
         from coaching.models import AccessLogEntry
 
-        token = reveal_token(ensure_athlete_token(user))  # type: ignore[arg-type]
+        _, token, _ = athlete_token(sandbox_url, "fuzz@example.com")
         port = free_port()
         env = bench_env(INTERVALS_BASE_URL=sandbox_url, SITE_URL=f"http://127.0.0.1:{port}")
         procs.append(

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from bench._support import bench_env, free_port, linked_user, median, percentile, setup_django, start, start_sandbox
+from bench._support import athlete_token, bench_env, free_port, median, percentile, setup_django, start, start_sandbox
 
 HEADERS = {
     "Accept": "application/json, text/event-stream",
@@ -90,12 +90,7 @@ def main() -> None:
     processes = [sandbox]
     try:
         setup_django(INTERVALS_BASE_URL=sandbox_url)
-        athletes = httpx.get(sandbox_url + "/_sandbox/athletes").json()
-        mara = next(a for a in athletes if a["id"] == "i100001")
-        user = linked_user("bench@example.com", "i100001", mara["name"], mara["timezone"], mara["demo_token"])
-        from accounts.actions import ensure_athlete_token, reveal_token
-
-        token = reveal_token(ensure_athlete_token(user))  # type: ignore[arg-type]
+        _, token, _ = athlete_token(sandbox_url, "bench@example.com")
 
         ours_port, cold_port, bare_port = free_port(), free_port(), free_port()
         env = bench_env(INTERVALS_BASE_URL=sandbox_url, SITE_URL=f"http://127.0.0.1:{ours_port}")

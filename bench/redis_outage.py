@@ -20,9 +20,9 @@ from typing import Any
 import httpx
 
 from bench._support import (
+    athlete_token,
     bench_env,
     free_port,
-    linked_user,
     percentile,
     setup_django,
     start,
@@ -102,12 +102,7 @@ def main() -> None:
 
         app.conf.broker_url = proxy_url
 
-        athletes = httpx.get(sandbox_url + "/_sandbox/athletes").json()
-        mara = next(a for a in athletes if a["id"] == "i100001")
-        user = linked_user("bench@example.com", "i100001", mara["name"], mara["timezone"], mara["demo_token"])
-        from accounts.actions import ensure_athlete_token, reveal_token
-
-        token = reveal_token(ensure_athlete_token(user))  # type: ignore[arg-type]
+        _, token, _ = athlete_token(sandbox_url, "bench@example.com")
         port = free_port()
         env = bench_env(
             INTERVALS_BASE_URL=sandbox_url,
