@@ -129,9 +129,15 @@ def mcp_block_reasons(user_ids: Iterable[int], *, coach: bool = False) -> dict[i
     Ask about the athlete's user id for an athlete's own URL and for the coaches that athlete invited;
     pass `coach=True` with an Option B coach's own user id (only a coach plan covers it).
     """
+    return mcp_access(user_ids, coach=coach)[0]
+
+
+def mcp_access(user_ids: Iterable[int], *, coach: bool = False) -> tuple[dict[int, str], datetime | None]:
+    """`mcp_block_reasons`, and the earliest time the clock alone changes one of them (a running grace
+    period ending), or None. One query."""
     ids = {int(i) for i in user_ids}
     if not settings.BILLING_ENABLED or not ids:
-        return {}
+        return {}, None
     now = timezone.now()
     accounts = {a.user_id: a for a in BillingAccount.objects.filter(user_id__in=ids)}
     reasons = {}
@@ -139,7 +145,19 @@ def mcp_block_reasons(user_ids: Iterable[int], *, coach: bool = False) -> dict[i
         reason = _block_reason(accounts.get(uid), coach=coach, now=now)
         if reason is not None:
             reasons[uid] = reason
-    return reasons
+    ends = [end for end in map(access_changes_at, accounts.values()) if end is not None]
+    return reasons, min(ends, default=None)
+
+
+def access_changes_at(account: BillingAccount | None) -> datetime | None:
+    """When this account's MCP access changes with no write at all: the end of a grace period still
+    running (after a failed payment). None when only a write (a webhook, a plan change) can change it."""
+    if not settings.BILLING_ENABLED or account is None or account.status not in GRACE:
+        return None
+    if account.payment_failed_at is None:
+        return None  # grace counted from "now": it never runs out on its own
+    end = account.payment_failed_at + timedelta(days=settings.GRACE_DAYS)
+    return end if end > timezone.now() else None
 
 
 @dataclass(frozen=True)

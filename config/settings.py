@@ -107,6 +107,10 @@ MCP_TOKEN_BURST = env_int("MCP_TOKEN_BURST", 30)
 # Read calls' access-log rows are written in batches this often (0: one write after each answer). A
 # worker killed outright loses at most this much of the read log; writes are always journaled at once.
 MCP_READ_LOG_FLUSH_SECONDS = env_float("MCP_READ_LOG_FLUSH_SECONDS", 0.2)
+# Principals kept in memory between requests (mcpserver/principal_cache.py), at most this long, invalidated
+# through Redis by every committed write that changes access; 0 (or no Redis) loads one per request.
+MCP_PRINCIPAL_CACHE_SECONDS = env_float("MCP_PRINCIPAL_CACHE_SECONDS", 60.0)
+MCP_PRINCIPAL_CACHE_SIZE = env_int("MCP_PRINCIPAL_CACHE_SIZE", 10_000)
 
 # --- Billing (Stripe) ---------------------------------------------------------------------------------
 # Off in the embedded default: everyone is active. accounts/billing.py is the only reader of these.

@@ -1,9 +1,9 @@
 """The ASGI gate in front of the MCP session manager.
 
-`/mcp/<token>` (or `/mcp/` with `Authorization: Bearer <token>`) → Principal → MCP. Anything unknown,
-revoked or malformed gets one byte-identical 404 (never 401: a 401 sends Claude into an OAuth
-discovery flow). Database work runs on mcpserver.db's long-lived threads, each hop releasing its
-connection (see there why not a thread per request).
+`/mcp/<token>` (or `/mcp/` with `Authorization: Bearer <token>`) → Principal (mcpserver.principal_cache)
+→ MCP. Anything unknown, revoked or malformed gets one byte-identical 404 (never 401: a 401 sends Claude
+into an OAuth discovery flow). Database work runs on mcpserver.db's long-lived threads, each hop releasing
+its connection (see there why not a thread per request).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from django.conf import settings
 from mcp.server.mcpserver import MCPServer
 from starlette.types import Message, Receive, Scope, Send
 
-from mcpserver import read_log
-from mcpserver.db import run_db
-from mcpserver.principal import Principal, load_principal
+from mcpserver import principal_cache, read_log
+from mcpserver.principal import Principal
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +67,7 @@ class TokenGate:
         principal: Principal | None = None
         try:
             token = self._token(scope)
-            principal = await run_db(load_principal, token) if token else None
+            principal = await principal_cache.authenticate(token) if token else None
             if principal is None:
                 await _respond(tracking_send, 404, NOT_FOUND_BODY)
                 return

@@ -1,7 +1,8 @@
 """Who an MCP request acts for, and what it may reach. Deny by default.
 
-A `Principal` is built afresh for every request from the token (no cache may keep a revoked grant
-alive) and carries every athlete the token may reach, with the tools allowed on each:
+A `Principal` is built from the token's rows (`load_principal`; mcpserver.principal_cache keeps it
+between requests only while no row it was built from has changed) and carries every athlete the token
+may reach, with the tools allowed on each:
 - an athlete token reaches the athlete's own Intervals.icu link, limited by the scopes granted upstream;
 - a coach token reaches each athlete whose live, unexpired grant names that token (exactly the tools the
   athlete ticked, within that athlete's upstream scopes), plus, for Option B, the athletes of the coach's
@@ -17,14 +18,14 @@ from __future__ import annotations
 import functools
 import hmac
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Field, Model
 from django.utils import timezone
 
 from accounts import crypto, tokens
-from accounts.billing import block_reason, mcp_block_reasons
+from accounts.billing import access_changes_at, block_reason, mcp_access
 from accounts.models import BillingAccount, McpToken, User
 from integrations.intervals.client import ApiKey, Bearer, Credential, IntervalsClient
 from integrations.intervals.models import IntervalsLink, scope_allows
@@ -91,6 +92,10 @@ class Principal:
     deferred_log: list[dict[str, Any]] | None = field(default=None, repr=False)
     # A reason every tool call must answer with instead of running (e.g. a lapsed subscription).
     blocked_reason: str = ""
+    # The earliest time this principal changes by the clock alone, with no write (a grant's expiry, the
+    # end of a billing grace period); None when only a write can change it.
+    changes_at: datetime | None = None
+    last_used_at: datetime | None = field(default=None, repr=False)  # as stored once this load wrote it
 
     def athlete_ids(self) -> list[str]:
         return [a.athlete_id for a in self.athletes]
@@ -187,8 +192,16 @@ def own_link_access(link: IntervalsLink) -> AthleteAccess:
     )
 
 
-def _coach_athletes(row: McpToken) -> list[AthleteAccess]:
-    """Every athlete a coach token reaches right now: live invite grants, then the Option B roster."""
+def _grant_ends(expires_on: date, tz_name: str) -> datetime:
+    """When a grant expiring on `expires_on` stops: the athlete's next local midnight after that day."""
+    from mcpserver import present
+
+    return datetime.combine(expires_on + timedelta(days=1), time.min, tzinfo=present.zone(tz_name))
+
+
+def _coach_athletes(row: McpToken, ends: list[datetime]) -> list[AthleteAccess]:
+    """Every athlete a coach token reaches right now: live invite grants, then the Option B roster.
+    Appends to `ends` when a live grant will expire on its own."""
     from coaching.models import CoachApiKey, CoachGrant, RosterAthlete
     from mcpserver import present
 
@@ -200,8 +213,10 @@ def _coach_athletes(row: McpToken) -> list[AthleteAccess]:
         link = getattr(grant.athlete, "intervals_link", None)
         if link is None:
             continue
-        if grant.expires_on is not None and present.local_today(link.timezone) > grant.expires_on:
-            continue  # an expired grant stops by itself
+        if grant.expires_on is not None:
+            if present.local_today(link.timezone) > grant.expires_on:
+                continue  # an expired grant stops by itself
+            ends.append(_grant_ends(grant.expires_on, link.timezone))
         athletes.append(
             AthleteAccess(
                 athlete_id=link.athlete_id,
@@ -242,15 +257,20 @@ def _coach_athletes(row: McpToken) -> list[AthleteAccess]:
 _AREAS = ("ACTIVITY", "WELLNESS", "CALENDAR", "LIBRARY", "SETTINGS", "CHATS")
 
 
-def _billed(athletes: list[AthleteAccess], coach_user_id: int | None) -> tuple[list[AthleteAccess], str]:
+def _billed(
+    athletes: list[AthleteAccess], coach_user_id: int | None, ends: list[datetime]
+) -> tuple[list[AthleteAccess], str]:
     """Access follows billing: an invited athlete is reachable while *their* subscription covers it; the
     Option B roster while the coach's own coach plan does. Returns what remains and, if billing removed
-    everything, the reason to answer with."""
+    everything, the reason to answer with. Appends to `ends` when a grace period will run out."""
     invited_owners = [a.link_user_id for a in athletes if a.api_key_owner_id is None and a.link_user_id is not None]
-    lapsed = mcp_block_reasons(invited_owners)
+    lapsed, lapses_at = mcp_access(invited_owners)
+    ends.extend([lapses_at] if lapses_at is not None else [])
     coach_reason = ""
     if coach_user_id is not None and any(a.api_key_owner_id is not None for a in athletes):
-        coach_reason = mcp_block_reasons([coach_user_id], coach=True).get(coach_user_id, "")
+        reasons, lapses_at = mcp_access([coach_user_id], coach=True)
+        coach_reason = reasons.get(coach_user_id, "")
+        ends.extend([lapses_at] if lapses_at is not None else [])
     kept = [
         a
         for a in athletes
@@ -387,15 +407,20 @@ def load_principal(raw_token: str) -> Principal | None:
     if found.user is not None and not found.user.is_active:
         return None
     now = timezone.now()
-    if row.last_used_at is None or now - row.last_used_at > _LAST_USED_RESOLUTION:
+    last_used_at = row.last_used_at
+    if last_used_at is None or now - last_used_at > _LAST_USED_RESOLUTION:
         # Coarse on purpose: a write per request would cost more than the information is worth.
         McpToken.objects.filter(pk=row.pk).update(last_used_at=now)
+        last_used_at = now
     blocked = ""
+    ends: list[datetime] = []
     if row.kind == McpToken.Kind.COACH:
-        athletes, blocked = _billed(_coach_athletes(row), row.user_id)
+        athletes, blocked = _billed(_coach_athletes(row, ends), row.user_id, ends)
     elif found.user is not None:
         athletes = [own_link_access(found.link)] if found.link is not None else []
         blocked = block_reason(found.billing)
+        lapses_at = access_changes_at(found.billing)
+        ends.extend([lapses_at] if lapses_at is not None else [])
     else:
         athletes = []
     display = (found.user.name or found.user.email) if found.user is not None else row.email
@@ -408,4 +433,6 @@ def load_principal(raw_token: str) -> Principal | None:
         display_name=display,
         athletes=athletes,
         default_athlete_id=row.default_athlete_id,
+        changes_at=min(ends, default=None),
+        last_used_at=last_used_at,
     )

@@ -1,0 +1,238 @@
+"""Principals kept between requests (mcpserver/principal_cache.py): served again only while nothing they
+were built from changed, the clock has not reached their own expiry, and Redis vouches for the epoch.
+
+People: Mara (athlete) invites a coach; Diego is another athlete; an outsider holds no token at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.db import transaction
+from django.test import override_settings
+from django.utils import timezone
+from mcp.client import Client
+
+from accounts.actions import ensure_athlete_token, regenerate_token, reveal_token
+from accounts.models import BillingAccount, McpToken, User
+from coaching.actions import invite_coach, revoke_coach, select_athlete
+from coaching.models import CoachGrant
+from config import redis_guard
+from mcpserver import principal_cache
+from mcpserver.principal import Principal, load_principal
+from tests.conftest import DIEGO, MARA, Sandbox, ServerThread, make_athlete
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every database load of a Principal the cache makes (the cache's fallback), in order."""
+    made: list[str] = []
+
+    def counting(raw: str) -> Principal | None:
+        made.append(raw)
+        return load_principal(raw)
+
+    principal_cache.entries.clear()
+    monkeypatch.setattr(principal_cache, "load_principal", counting)
+    yield made
+    principal_cache.entries.clear()
+
+
+def authenticate(raw: str) -> Principal | None:
+    return async_to_sync(principal_cache.authenticate)(raw)
+
+
+def epoch() -> int:
+    import redis
+    from django.conf import settings
+
+    return int(redis.Redis.from_url(settings.REDIS_URL).get(principal_cache.epoch_key()) or 0)
+
+
+def whoami(url: str) -> Any:
+    async def go() -> Any:
+        async with Client(url, mode="legacy") as client:
+            return await client.call_tool("whoami", {})
+
+    return async_to_sync(go)()
+
+
+def athlete_token(user: User) -> str:
+    row = ensure_athlete_token(user)
+    assert row is not None
+    return reveal_token(row)
+
+
+def test_it_serves_repeat_requests_without_loading_the_principal_again(
+    product: ServerThread, sandbox: Sandbox, loads: list[str]
+) -> None:
+    mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
+    raw = athlete_token(mara)
+    for _ in range(3):
+        assert whoami(f"{product.url}/mcp/{raw}").structured_content["role"] == "athlete"
+    # Three sessions of several HTTP requests each (initialize, notifications, the call): one load.
+    assert loads == [raw]
+
+
+def test_it_stops_a_revoked_coach_with_the_very_next_request(
+    product: ServerThread, sandbox: Sandbox, loads: list[str]
+) -> None:
+    mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
+    grant = invite_coach(mara, "coach@example.com", ["get_training_history"])
+    assert grant.coach_token is not None
+    url = f"{product.url}/mcp/{reveal_token(grant.coach_token)}"
+    assert [a["id"] for a in whoami(url).structured_content["athletes"]] == [MARA]
+    assert [a["id"] for a in whoami(url).structured_content["athletes"]] == [MARA]
+    assert len(loads) == 1, "the second call was served from memory"
+    revoke_coach(grant, actor=mara)  # a QuerySet.update(): no model signal fires, the SQL still counts
+    assert whoami(url).structured_content["athletes"] == []
+    assert len(loads) == 2
+
+
+def test_it_kills_a_regenerated_token_and_moves_a_coach_to_the_selected_athlete_at_once(
+    sandbox: Sandbox, loads: list[str]
+) -> None:
+    mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
+    diego = make_athlete("diego@example.com", athlete_id=DIEGO, sandbox=sandbox)
+    grant = invite_coach(mara, "coach@example.com", ["get_training_history"])
+    invite_coach(diego, "coach@example.com", ["get_training_history"])
+    assert grant.coach_token is not None
+    coach_raw = reveal_token(grant.coach_token)
+    assert authenticate(coach_raw) is not None and authenticate(coach_raw) is not None
+    select_athlete(grant.coach_token.pk, DIEGO)
+    selected = authenticate(coach_raw)
+    assert selected is not None and selected.default_athlete_id == DIEGO
+
+    own_raw = athlete_token(mara)
+    assert authenticate(own_raw) is not None
+    row = McpToken.objects.get(user=mara, kind=McpToken.Kind.ATHLETE, revoked_at__isnull=True)
+    _, new_raw = regenerate_token(row, actor=mara)
+    assert authenticate(own_raw) is None, "the old URL is dead with the next request"
+    assert authenticate(new_raw) is not None
+
+
+def test_it_serves_nothing_from_memory_once_redis_lost_the_epoch_or_is_down(sandbox: Sandbox, loads: list[str]) -> None:
+    import redis
+    from django.conf import settings
+
+    raw = athlete_token(make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox))
+    authenticate(raw)
+    authenticate(raw)
+    assert len(loads) == 1
+    redis.Redis.from_url(settings.REDIS_URL).delete(principal_cache.epoch_key())  # a Redis restart
+    authenticate(raw)
+    assert len(loads) == 2, "a recreated epoch starts at random: it never matches an entry made before"
+    redis_guard.circuit.trip(settings.REDIS_URL, ConnectionError("test"), who="test")
+    for _ in range(2):
+        assert authenticate(raw) is not None, "without Redis every request loads from the database"
+    assert len(loads) == 4
+
+
+def test_it_reloads_when_the_clock_reaches_the_principals_own_expiry(
+    sandbox: Sandbox, loads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = athlete_token(make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox))
+    authenticate(raw)
+    authenticate(raw)
+    assert len(loads) == 1
+    later = principal_cache.time.time() + 61  # past MCP_PRINCIPAL_CACHE_SECONDS (60)
+    monkeypatch.setattr(principal_cache.time, "time", lambda: later)
+    authenticate(raw)
+    assert len(loads) == 2
+
+
+def test_it_knows_when_a_grant_or_a_grace_period_runs_out_on_its_own(sandbox: Sandbox) -> None:
+    mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)  # Europe/Stockholm
+    grant = invite_coach(mara, "coach@example.com", ["get_training_history"])
+    assert grant.coach_token is not None
+    coach_raw = reveal_token(grant.coach_token)
+    no_expiry = load_principal(coach_raw)
+    assert no_expiry is not None and no_expiry.changes_at is None
+    CoachGrant.objects.filter(pk=grant.pk).update(expires_on=dt.date(2030, 3, 9))
+    expiring = load_principal(coach_raw)
+    assert expiring is not None and expiring.changes_at is not None
+    # The grant works through the 9th, Mara's time: it stops at her midnight, 23:00 UTC in winter.
+    assert expiring.changes_at == dt.datetime(2030, 3, 9, 23, 0, tzinfo=dt.UTC)
+
+    with override_settings(BILLING_ENABLED=True, GRACE_DAYS=7):
+        failed = timezone.now() - dt.timedelta(days=2)
+        BillingAccount.objects.update_or_create(user=mara, defaults={"status": "past_due", "payment_failed_at": failed})
+        own = load_principal(athlete_token(mara))
+        assert own is not None and not own.blocked_reason
+        assert own.changes_at == failed + dt.timedelta(days=7)
+
+
+def test_it_counts_committed_writes_that_change_access_and_nothing_else(sandbox: Sandbox) -> None:
+    mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
+    raw = athlete_token(mara)
+    row = McpToken.objects.get(user=mara, revoked_at__isnull=True)
+    before = epoch()
+    McpToken.objects.filter(pk=row.pk).update(last_used_at=timezone.now())  # bookkeeping
+    User.objects.filter(pk=mara.pk).update(last_login=timezone.now())  # bookkeeping
+    assert epoch() == before
+    with transaction.atomic():
+        McpToken.objects.filter(pk=row.pk).update(default_athlete_id=MARA)
+        User.objects.filter(pk=mara.pk).update(name="Mara K.")
+        assert epoch() == before, "nothing moves before the commit"
+    assert epoch() == before + 1, "one bump per committed transaction"
+    with pytest.raises(RuntimeError), transaction.atomic():
+        User.objects.filter(pk=mara.pk).update(is_active=False)
+        raise RuntimeError("rolled back")
+    assert epoch() == before + 1, "a rolled-back write changes nothing"
+    assert load_principal(raw) is not None
+
+
+@pytest.mark.parametrize(
+    ("sql", "counts"),
+    [
+        ('UPDATE "accounts_mcptoken" SET "last_used_at" = %s WHERE "accounts_mcptoken"."id" = %s', False),
+        ('UPDATE "accounts_user" SET "last_login" = %s WHERE "accounts_user"."id" = %s', False),
+        ('UPDATE "accounts_mcptoken" SET "revoked_at" = %s WHERE "accounts_mcptoken"."id" = %s', True),
+        ('UPDATE "accounts_mcptoken" SET "last_used_at" = %s, "user_id" = %s WHERE "id" = %s', True),
+        ('INSERT INTO "coaching_coachgrant" ("athlete_id") VALUES (%s)', True),
+        ('DELETE FROM "coaching_rosterathlete" WHERE "coaching_rosterathlete"."coach_id" = %s', True),
+        ('TRUNCATE "coaching_accesslogentry", "accounts_billingaccount" RESTART IDENTITY', True),
+        ('INSERT INTO "coaching_accesslogentry" ("tool") VALUES (%s)', False),
+        ('SELECT "accounts_mcptoken"."id" FROM "accounts_mcptoken"', False),
+    ],
+)
+def test_it_tells_access_changing_statements_from_the_rest(sql: str, counts: bool) -> None:
+    assert principal_cache.changes_access(sql) is counts
+
+
+def test_it_gives_every_request_its_own_principal(sandbox: Sandbox, loads: list[str]) -> None:
+    raw = athlete_token(make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox))
+    first, second = authenticate(raw), authenticate(raw)
+    assert first is not None and second is not None and first is not second
+    first.deferred_log = [{"tool": "get_wellness"}]
+    third = authenticate(raw)
+    assert third is not None and third.deferred_log is None, "one request's log rows never reach another"
+
+
+def test_it_keeps_last_used_at_fresh_on_long_lived_entries(
+    sandbox: Sandbox, loads: list[str], monkeypatch: pytest.MonkeyPatch, settings: Any
+) -> None:
+    settings.MCP_PRINCIPAL_CACHE_SECONDS = 3600
+    mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
+    raw = athlete_token(mara)
+    authenticate(raw)
+    stamped = McpToken.objects.get(user=mara, revoked_at__isnull=True).last_used_at
+    assert stamped is not None
+    later = principal_cache.time.time() + 301
+    monkeypatch.setattr(principal_cache.time, "time", lambda: later)
+
+    async def served_then_settled() -> Principal | None:
+        principal = await principal_cache.authenticate(raw)
+        for task in list(principal_cache._background):
+            await task
+        return principal
+
+    assert async_to_sync(served_then_settled)() is not None
+    assert len(loads) == 1, "served from memory"
+    assert McpToken.objects.get(user=mara, revoked_at__isnull=True).last_used_at > stamped  # type: ignore[operator]
