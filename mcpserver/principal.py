@@ -27,7 +27,7 @@ from django.utils import timezone
 from accounts import crypto, tokens
 from accounts.billing import access_changes_at, block_reason, mcp_access
 from accounts.models import BillingAccount, McpToken, User
-from integrations.intervals.client import ApiKey, Bearer, Credential, IntervalsClient
+from integrations.intervals.client import ApiKey, Bearer, Credential, DeferredCredential, IntervalsClient
 from integrations.intervals.models import IntervalsLink, scope_allows
 
 
@@ -60,7 +60,7 @@ class AthleteAccess:
 
     def client(self) -> IntervalsClient:
         """An upstream client acting as this athlete (reads shared through the athlete's read cache)."""
-        return IntervalsClient(self.credential(), cache_athlete=self.athlete_id)
+        return IntervalsClient(DeferredCredential(self.credential), cache_athlete=self.athlete_id)
 
     def allows_scope(self, needed: str | None) -> bool:
         return needed is None or scope_allows(set(self.scopes), needed)

@@ -231,9 +231,19 @@ async def fetch_version(athlete_id: str) -> int:
     if not await _usable() or athlete_id in _unsent_invalidations:
         return -1
     try:
-        raw_version = await asyncio.to_thread(_store().get, _version_key(athlete_id))
+        if settings.REDIS_URL:
+            # On the loop, no thread hop: this read is on the path of every cached call. Django's Redis
+            # cache stores an int as its decimal text, under the key make_key() builds.
+            raw = await redis_guard.async_client(settings.REDIS_URL).get(_store().make_key(_version_key(athlete_id)))
+            raw_version = int(raw) if raw is not None else None
+        else:
+            raw_version = await asyncio.to_thread(_store().get, _version_key(athlete_id))
         if raw_version is None:
             raw_version = await asyncio.to_thread(_init_version, athlete_id)
+    except redis_guard.UNAVAILABLE as exc:
+        redis_guard.circuit.trip(settings.REDIS_URL, exc, who="intervals cache version")
+        logger.warning("intervals cache unavailable (%s); reading through", type(exc).__name__)
+        return -1
     except Exception as exc:
         logger.warning("intervals cache unavailable (%s); reading through", type(exc).__name__)
         return -1

@@ -154,6 +154,23 @@ class ApiKey:
 Credential = Bearer | ApiKey
 
 
+class DeferredCredential:
+    """A credential made only when a request really goes upstream: decrypting one costs CPU that a read
+    served from the cache never needs. `make` is called at most once."""
+
+    def __init__(self, make: Callable[[], Credential]) -> None:
+        self._make = make
+        self._made: Credential | None = None
+
+    def header(self) -> str:
+        if self._made is None:
+            self._made = self._make()
+        return self._made.header()
+
+    def __repr__(self) -> str:  # never print the secret
+        return "DeferredCredential(***)"
+
+
 def _retry_after_seconds(response: httpx.Response) -> float | None:
     raw = response.headers.get("Retry-After")
     if not raw:
@@ -223,7 +240,11 @@ class IntervalsClient:
     """
 
     def __init__(
-        self, credential: Credential | None = None, *, base_url: str | None = None, cache_athlete: str | None = None
+        self,
+        credential: Credential | DeferredCredential | None = None,
+        *,
+        base_url: str | None = None,
+        cache_athlete: str | None = None,
     ) -> None:
         self.credential = credential
         self.base_url = (base_url or settings.INTERVALS_BASE_URL).rstrip("/")
