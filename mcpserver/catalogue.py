@@ -215,12 +215,20 @@ def principal_from(ctx: Context[Any]) -> Principal:
     return principal
 
 
-async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, Any]) -> CallToolResult:
-    """Validate, run, render and log one tool call. Always returns a result; never raises."""
-    try:
-        args = spec.input_model.model_validate(arguments)
-    except ValidationError as exc:
-        return error_result(validation_message(spec.name, exc))
+async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, Any] | ToolInput) -> CallToolResult:
+    """Validate, run, check, render and log one tool call. Always returns a result; never raises.
+
+    `arguments` may be the raw JSON object or, already validated, the tool's input model. The answer is
+    checked against the tool's output model before it is sent (its published outputSchema): a tool that
+    broke its own contract answers with an error, never with a malformed result.
+    """
+    if isinstance(arguments, spec.input_model):
+        args = arguments
+    else:
+        try:
+            args = spec.input_model.model_validate(arguments)
+        except ValidationError as exc:
+            return error_result(validation_message(spec.name, exc))
     call = ToolCall(principal=principal, tool_name=spec.name)
     result: ToolResult | None = None
     message = ""
@@ -257,6 +265,13 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
     finally:
         intervals_cache.bypass.reset(bypass)
         intervals_cache.prefetched.reset(prefetched)
+    if result is not None:
+        try:
+            spec.output_model.model_validate(result.data)
+        except ValidationError:
+            logger.exception("tool %s answered outside its output schema", spec.name)
+            result = None
+            message = f"{spec.name} failed because of an internal error on Threshold's side. It was logged; try again."
     if result is not None and call.resolved is not None and call.resolved.hidden:
         result = redact(result, call.resolved.hidden, call.resolved.name)
     await _log_call(spec, call, result, message)
@@ -366,13 +381,23 @@ def redact(result: ToolResult, hidden: frozenset[str], athlete_name: str) -> Too
     return ToolResult(data=data, text=text, write=result.write, preview=result.preview, undo_of_id=result.undo_of_id)
 
 
+def wire_result(result: CallToolResult) -> dict[str, Any]:
+    """A tool's result as its JSON-RPC `result` object, built directly (the SDK's own dump walks the
+    whole structured answer again; the SDK still checks the result's shape before sending it)."""
+    out = result.model_dump(by_alias=True, mode="json", exclude_none=True, exclude={"structured_content"})
+    if result.structured_content is not None:
+        out["structuredContent"] = result.structured_content
+    return out
+
+
 def _make_fn(spec: ToolSpec) -> Callable[..., Awaitable[CallToolResult]]:
+    # Calls normally never get here: mcpserver.server's middleware authorises, validates and runs them
+    # through run_tool. This is the SDK's own route, kept for any caller that bypasses the middleware.
     async def fn(ctx: Context[Any], **arguments: Any) -> CallToolResult:
         try:
             principal = principal_from(ctx)
         except ToolFailure as exc:
             return error_result(str(exc))
-        # Arguments were validated by the middleware's strict pass; re-validate from the raw values.
         return await run_tool(spec, principal, arguments)
 
     fn.__name__ = spec.name
@@ -382,7 +407,8 @@ def _make_fn(spec: ToolSpec) -> Callable[..., Awaitable[CallToolResult]]:
 def sdk_tool(spec: ToolSpec) -> Tool:
     """Build the SDK tool object for a spec, with compact strict schemas."""
     output_schema = shallow_schema(compact_schema(spec.output_model.model_json_schema(mode="serialization")))
-    metadata = FuncMetadata(arg_model=spec.input_model, output_model=spec.output_model, output_schema=output_schema)
+    # No output_model for the SDK: run_tool checks every answer against it already (once is enough).
+    metadata = FuncMetadata(arg_model=spec.input_model, output_model=None, output_schema=output_schema)
     return Tool(
         fn=_make_fn(spec),
         name=spec.name,

@@ -17,7 +17,7 @@ from mcp_types import INVALID_PARAMS
 from pydantic import ValidationError
 
 from mcpserver import tools as _tools  # noqa: F401  (registers the catalogue)
-from mcpserver.catalogue import REGISTRY, error_result, sdk_tool, validation_message
+from mcpserver.catalogue import REGISTRY, error_result, run_tool, sdk_tool, validation_message, wire_result
 from mcpserver.principal import AthleteResolutionError, Principal, denial, resolve_athlete
 
 INSTRUCTIONS = (
@@ -64,7 +64,8 @@ async def per_token_tools(ctx: ServerRequestContext[Any, Any], call_next: CallNe
     if ctx.method == "tools/call":
         params = ctx.params or {}
         name = params.get("name")
-        arguments = params.get("arguments") or {}
+        arguments = params.get("arguments")
+        arguments = {} if arguments is None else arguments  # absent or null: none; [] or "" stay invalid
         if not isinstance(name, str) or not name:
             raise MCPError(code=INVALID_PARAMS, message="Tool name missing")
         if principal is None or not tool_allowed(principal, name):
@@ -92,10 +93,12 @@ async def per_token_tools(ctx: ServerRequestContext[Any, Any], call_next: CallNe
             except AthleteResolutionError as exc:
                 return error_result(str(exc))
         try:
-            REGISTRY[name].input_model.model_validate(arguments)
+            args = spec.input_model.model_validate(arguments)
         except ValidationError as exc:
             return error_result(validation_message(name, exc))
-        return await call_next(ctx)
+        # Authorised and validated: run it here rather than through the SDK's tool manager, which would
+        # validate the arguments again and walk the whole answer once more to dump it.
+        return wire_result(await run_tool(spec, principal, args))
     allowed = allowed_tools(principal) if principal is not None else set()
     result = await call_next(ctx)
     if isinstance(result, dict):

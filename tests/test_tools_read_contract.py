@@ -101,3 +101,23 @@ async def test_upstream_failure_is_a_clear_error_never_a_crash(mara_url: str, sa
                 assert "Traceback" not in text and "internal error" not in text, text
     finally:
         sandbox.state.faults.clear()
+
+
+async def test_it_answers_an_error_when_a_tool_breaks_its_own_output_schema(
+    mara_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every answer is checked against the tool's output model before it leaves: a bug that returns the
+    wrong shape is a clear isError answer (and a logged error), never a malformed result."""
+    from dataclasses import replace
+
+    from mcpserver.catalogue import ToolResult
+
+    async def broken(call: Any, args: Any) -> ToolResult:
+        return ToolResult(data={"athlete": "not an echo", "unexpected": 1}, text="oops")
+
+    monkeypatch.setitem(REGISTRY, "get_workout_library", replace(REGISTRY["get_workout_library"], handler=broken))
+    async with Client(mara_url, mode="legacy") as client:
+        result = await client.call_tool("get_workout_library", {})
+    assert result.is_error
+    assert "internal error on Threshold's side" in result.content[0].text  # type: ignore[union-attr]
+    assert result.structured_content is None
