@@ -8,7 +8,6 @@ result; nothing raised inside a tool reaches the client as a stack trace or a 50
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
@@ -235,15 +234,14 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
     if principal.blocked_reason:
         # A lapsed subscription: say so plainly, with the page that fixes it, instead of running the tool.
         return error_result(principal.blocked_reason)
-    limit = get_token_limiter().acquire(max_wait=0, key=_token_bucket(principal.token_id))
     ahead = _cached_athlete(spec, principal, args)
     version = -1
     try:
-        if ahead is None:
-            await limit
-        else:
-            # The athlete's cache version is read alongside the limit: two Redis round trips, overlapped.
-            _, version = await asyncio.gather(limit, intervals_cache.fetch_version(ahead))
+        # The athlete's cache version is read in the limiter's own round trip (one Redis call for both).
+        read = intervals_cache.version_redis_key(ahead) if ahead is not None else None
+        _, raw = await get_token_limiter().acquire_reading(max_wait=0, key=_token_bucket(principal.token_id), read=read)
+        if ahead is not None:
+            version = await intervals_cache.fetch_version(ahead, raw)
     except RateLimitExceeded as exc:
         return error_result(
             f"Too many calls through this MCP URL right now; retry after about {max(1, math.ceil(exc.wait_seconds))} s."

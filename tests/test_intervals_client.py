@@ -163,6 +163,35 @@ async def test_it_reserves_by_script_digest_and_survives_redis_forgetting_the_sc
         await server.aclose()
 
 
+async def test_it_reads_a_key_in_the_limiters_own_round_trip_and_says_when_it_could_not(settings: Any) -> None:
+    """The per-token limit and the athlete's cache version travel in one Redis call (mcpserver.catalogue)."""
+    import redis.asyncio as aioredis
+
+    from config import redis_guard
+    from integrations.intervals.ratelimit import NOT_READ
+
+    bucket, held = f"thr:test:gcra:{uuid.uuid4().hex}", f"thr:test:read:{uuid.uuid4().hex}"
+    limiter = UpstreamLimiter(1000.0, 10, settings.REDIS_URL, key=bucket)
+    server = aioredis.from_url(settings.REDIS_URL)
+    try:
+        await server.set(held, b"41")
+        assert (await limiter.acquire_reading(0, read=held))[1] == b"41"
+        assert (await limiter.acquire_reading(0, read=held + ":absent"))[1] is None
+        assert (await limiter.acquire_reading(0))[1] is NOT_READ
+        for _ in range(20):  # once the bucket is spent it refuses, like acquire()
+            try:
+                await limiter.acquire_reading(0, read=held)
+            except RateLimitExceeded:
+                break
+        else:
+            pytest.fail("the bucket never ran out")
+        redis_guard.circuit.trip(settings.REDIS_URL, ConnectionError("test"), who="test")
+        _, value = await limiter.acquire_reading(0, key=bucket + ":local", read=held)
+        assert value is NOT_READ, "the per-process bucket cannot read Redis: the caller reads for itself"
+    finally:
+        await server.aclose()
+
+
 async def test_it_fails_fast_while_the_circuit_is_open_and_recovers_after_a_probe(
     sandbox: Sandbox, settings: Any
 ) -> None:

@@ -49,6 +49,7 @@ from django.core.cache.backends.base import BaseCache
 from pydantic_core import to_json
 
 from config import redis_guard
+from integrations.intervals.ratelimit import NOT_READ
 
 logger = logging.getLogger(__name__)
 
@@ -222,20 +223,29 @@ memo = ParsedMemo()
 
 
 # The version of the athlete a tool call is about, read ahead of its first upstream read: the catalogue
-# reads it alongside the per-token limit so the two Redis round trips overlap (one call, one athlete).
+# reads it in the per-token limiter's round trip (one Redis call for both; one call, one athlete).
 prefetched: ContextVar[tuple[str, int] | None] = ContextVar("intervals_cache_prefetched", default=None)
 
 
-async def fetch_version(athlete_id: str) -> int:
-    """The athlete's current version in the shared store, or -1 when it cannot be used now."""
+def version_redis_key(athlete_id: str) -> str | None:
+    """The Redis key holding the athlete's version, for a caller that reads it in a round trip it makes
+    anyway (then passes the raw value to fetch_version); None when the shared store is not Redis."""
+    return _store().make_key(_version_key(athlete_id)) if settings.REDIS_URL else None
+
+
+async def fetch_version(athlete_id: str, raw: object = NOT_READ) -> int:
+    """The athlete's current version in the shared store, or -1 when it cannot be used now. `raw`: the
+    value of version_redis_key() already read from Redis (bytes or None), if the caller has it."""
     if not await _usable() or athlete_id in _unsent_invalidations:
         return -1
     try:
-        if settings.REDIS_URL:
+        if raw is not NOT_READ:
+            raw_version = int(raw) if isinstance(raw, bytes) else None
+        elif settings.REDIS_URL:
             # On the loop, no thread hop: this read is on the path of every cached call. Django's Redis
             # cache stores an int as its decimal text, under the key make_key() builds.
-            raw = await redis_guard.async_client(settings.REDIS_URL).get(_store().make_key(_version_key(athlete_id)))
-            raw_version = int(raw) if raw is not None else None
+            got = await redis_guard.async_client(settings.REDIS_URL).get(_store().make_key(_version_key(athlete_id)))
+            raw_version = int(got) if got is not None else None
         else:
             raw_version = await asyncio.to_thread(_store().get, _version_key(athlete_id))
         if raw_version is None:

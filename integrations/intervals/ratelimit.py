@@ -31,9 +31,12 @@ logger = logging.getLogger(__name__)
 
 _KEY = "thr:intervals:gcra"
 
-# KEYS[1] = bucket key; ARGV = interval_ms, tolerance_ms, max_wait_ms. Returns wait in ms (>=0) when a
-# slot was reserved, or -(wait) when the wait would exceed max_wait (nothing reserved).
+# KEYS[1] = bucket key; ARGV = interval_ms, tolerance_ms, max_wait_ms. Returns {wait, value}: wait in ms
+# (>=0) when a slot was reserved, or -(wait) when the wait would exceed max_wait (nothing reserved), and
+# the value of KEYS[2] when given (a read the caller needs anyway, sent in the same round trip).
 _LUA = """
+local read = false
+if KEYS[2] then read = redis.call('GET', KEYS[2]) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = tonumber(ARGV[1])
@@ -43,13 +46,17 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local wait = tat - tolerance - now
 if wait < 0 then wait = 0 end
-if wait > max_wait then return -wait - 1 end
+if wait > max_wait then return {-wait - 1, read} end
 local new_tat = tat + interval
 local ttl = math.ceil(new_tat - now + interval)
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[1], new_tat, 'PX', ttl)
-return wait
+return {wait, read}
 """
+
+# What `acquire(read=...)` returns for a key it could not read in the same round trip (no Redis, Redis
+# down): the caller reads it itself.
+NOT_READ = object()
 
 
 class RateLimitExceeded(Exception):
@@ -94,7 +101,7 @@ class UpstreamLimiter:
             bucket = self._local.setdefault(key, _Gcra(self.interval, self.tolerance))
             return bucket.reserve(time.monotonic(), max_wait)
 
-    async def _reserve_redis(self, max_wait: float, key: str) -> float:
+    async def _reserve_redis(self, max_wait: float, key: str, read: str | None) -> tuple[float, object]:
         import redis.asyncio as aioredis
 
         loop = asyncio.get_running_loop()
@@ -106,20 +113,30 @@ class UpstreamLimiter:
             # than sending and hashing the script's text on every call.
             script = client.register_script(_LUA)
             self._redis[loop] = script
-        result = await script(  # type: ignore[operator]
-            keys=[key], args=[int(self.interval * 1000), int(self.tolerance * 1000), int(max_wait * 1000)]
+        wait, value = await script(  # type: ignore[operator]
+            keys=[key, read] if read else [key],
+            args=[int(self.interval * 1000), int(self.tolerance * 1000), int(max_wait * 1000)],
         )
-        return float(result) / 1000.0
+        return float(wait) / 1000.0, value
 
     async def acquire(self, max_wait: float, key: str | None = None) -> float:
         """Wait for a slot; return the seconds waited. Raise RateLimitExceeded past `max_wait`
         (`max_wait=0`: take a slot only if one is free now)."""
+        return (await self.acquire_reading(max_wait, key))[0]
+
+    async def acquire_reading(
+        self, max_wait: float, key: str | None = None, read: str | None = None
+    ) -> tuple[float, object]:
+        """`acquire`, also returning the raw value of the Redis key `read` (bytes or None) fetched in the
+        same round trip, or NOT_READ when it could not be (no Redis, Redis down, no `read`)."""
         key = key or self.key
         wait: float
+        value: object = NOT_READ
         # While this process knows Redis to be down (any client saw it fail), use the local bucket.
         if self.redis_url and redis_guard.circuit.available(self.redis_url):
             try:
-                wait = await self._reserve_redis(max_wait, key)
+                wait, value = await self._reserve_redis(max_wait, key, read)
+                value = value if read else NOT_READ
             except redis_guard.UNAVAILABLE as exc:  # Redis down or black-holed
                 self._redis_failed_at = time.monotonic()
                 redis_guard.circuit.trip(self.redis_url, exc, who="rate limiter")
@@ -135,7 +152,7 @@ class UpstreamLimiter:
             raise RateLimitExceeded(-wait)
         if wait > 0:
             await asyncio.sleep(wait)
-        return wait
+        return wait, value
 
 
 _limiter: UpstreamLimiter | None = None
