@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from coaching.actions import WriteRecord
 from integrations.intervals import cache as intervals_cache
 from integrations.intervals import errors
-from integrations.intervals.ratelimit import RateLimitExceeded, get_token_limiter
+from integrations.intervals.ratelimit import NOT_READ, RateLimitExceeded, get_token_limiter
 from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess, AthleteResolutionError, Principal, resolve_athlete
 
@@ -236,10 +236,22 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
         return error_result(principal.blocked_reason)
     ahead = _cached_athlete(spec, principal, args)
     version = -1
+    limiter = get_token_limiter()
+    pre = principal.preflight
     try:
-        # The athlete's cache version is read in the limiter's own round trip (one Redis call for both).
-        read = intervals_cache.version_redis_key(ahead) if ahead is not None else None
-        _, raw = await get_token_limiter().acquire_reading(max_wait=0, key=_token_bucket(principal.token_id), read=read)
+        raw: object = NOT_READ
+        if pre is not None:
+            # The gate reserved this call's slot (and read the version) when it checked the Principal.
+            wait = pre.wait
+            raw = pre.version_raw if ahead is not None and pre.athlete_id == ahead else NOT_READ
+        else:
+            # The athlete's cache version is read in the limiter's own round trip (one Redis call for both).
+            read = intervals_cache.version_redis_key(ahead) if ahead is not None else None
+            wait, values = await limiter.reserve_reading(
+                0, key=token_bucket(principal.token_id), read=(read,) if read else ()
+            )
+            raw = values[0] if read else NOT_READ
+        await limiter.settle(wait)
         if ahead is not None:
             version = await intervals_cache.fetch_version(ahead, raw)
     except RateLimitExceeded as exc:
@@ -294,7 +306,27 @@ def _cached_athlete(spec: ToolSpec, principal: Principal, args: ToolInput) -> st
     return access.athlete_id
 
 
-def _token_bucket(token_id: int) -> str:
+def preflight_keys(principal: Principal, name: str, arguments: Any) -> tuple[str, str | None, str | None]:
+    """For a tools/call about to be checked: (the token's limiter bucket, the athlete a cached read will
+    be about or None, that athlete's version key in Redis or None). A guess made before validation, used
+    only to fetch those in one round trip: run_tool uses the version only if its own resolution agrees."""
+    bucket = token_bucket(principal.token_id)
+    spec = REGISTRY.get(name)
+    if spec is None or not spec.read_only or spec.group == "coach" or not intervals_cache.enabled():
+        return bucket, None, None
+    if not issubclass(spec.input_model, AthleteInput) or not isinstance(arguments, dict):
+        return bucket, None, None
+    wanted = arguments.get("athlete")
+    try:
+        access = resolve_athlete(
+            principal, wanted if isinstance(wanted, str) else None, tool=spec.name, scope=spec.scope, read_only=True
+        )
+    except AthleteResolutionError:
+        return bucket, None, None
+    return bucket, access.athlete_id, intervals_cache.version_redis_key(access.athlete_id)
+
+
+def token_bucket(token_id: int) -> str:
     from django.conf import settings
 
     return f"{settings.CACHES['default'].get('KEY_PREFIX') or 'thr'}:mcp:token:{token_id}"

@@ -8,12 +8,15 @@ its connection (see there why not a thread per request).
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from django.conf import settings
 from mcp.server.mcpserver import MCPServer
 from starlette.types import Message, Receive, Scope, Send
 
+from accounts import tokens
 from mcpserver import principal_cache, read_log
 from mcpserver.principal import Principal
 
@@ -23,7 +26,53 @@ NOT_FOUND_BODY = (
     b'{"error":"not_found","message":"This MCP URL is not valid. Copy your personal URL again from your '
     b'Threshold dashboard."}'
 )
+TOO_LARGE_BODY = b'{"error":"payload_too_large","message":"Request body too large."}'
+METHOD_BODY = b'{"error":"method_not_allowed","message":"Use POST for MCP requests."}'
 _JSON = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    """The whole request body (None if the client disconnected first), read at most one chunk past the
+    size limit: the caller answers 413 past it."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False) or size > settings.MCP_MAX_BODY_BYTES:
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """`receive` for the MCP transport: the body the gate already read, then the connection's own events."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
+
+
+def _tool_call(body: bytes | None) -> tuple[str, Any] | None:
+    """(tool name, raw arguments) when the body is a single JSON-RPC tools/call, else None. Only a hint
+    for the principal cache's one-round-trip check: the MCP transport parses and validates the body."""
+    if not body or b"tools/call" not in body:
+        return None
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("method") != "tools/call":
+        return None
+    params = message.get("params")
+    name = params.get("name") if isinstance(params, dict) else None
+    if not isinstance(name, str):
+        return None
+    return name, params.get("arguments") if isinstance(params, dict) else None
 
 
 async def _respond(
@@ -67,19 +116,26 @@ class TokenGate:
         principal: Principal | None = None
         try:
             token = self._token(scope)
-            principal = await principal_cache.authenticate(token) if token else None
+            body: bytes | None = None
+            if token and tokens.is_well_formed(token) and scope["method"] == "POST":
+                length = _header(scope, b"content-length")
+                if length.isdigit() and int(length) > settings.MCP_MAX_BODY_BYTES:
+                    await _respond(tracking_send, 413, TOO_LARGE_BODY)
+                    return
+                body = await _read_body(receive)
+                if body is None:
+                    return  # the client went away
+                if len(body) > settings.MCP_MAX_BODY_BYTES:
+                    await _respond(tracking_send, 413, TOO_LARGE_BODY)
+                    return
+                receive = _replaying(body, receive)
+            principal = await principal_cache.authenticate(token, _tool_call(body)) if token else None
             if principal is None:
                 await _respond(tracking_send, 404, NOT_FOUND_BODY)
                 return
             if scope["method"] != "POST":
                 # Stateless mode has no standalone stream or session to end: GET would hang open.
-                body = b'{"error":"method_not_allowed","message":"Use POST for MCP requests."}'
-                await _respond(tracking_send, 405, body, [(b"allow", b"POST")])
-                return
-            length = _header(scope, b"content-length")
-            if length.isdigit() and int(length) > settings.MCP_MAX_BODY_BYTES:
-                body = b'{"error":"payload_too_large","message":"Request body too large."}'
-                await _respond(tracking_send, 413, body)
+                await _respond(tracking_send, 405, METHOD_BODY, [(b"allow", b"POST")])
                 return
             principal.deferred_log = []
             scope.setdefault("state", {})["principal"] = principal

@@ -78,6 +78,17 @@ class AthleteAccess:
         return {"id": self.athlete_id, "name": self.name, "timezone": self.timezone or "UTC"}
 
 
+@dataclass(frozen=True)
+class Preflight:
+    """What the gate already learnt for a request's tool call in the round trip that checked its cached
+    Principal (mcpserver.principal_cache): the per-token limit's reservation and, when it could guess the
+    athlete, that athlete's raw cache version."""
+
+    wait: float  # the limiter's answer: < 0 refused (-wait seconds too early), else seconds to wait
+    athlete_id: str | None = None
+    version_raw: object = None  # bytes, None (no version yet) or ratelimit.NOT_READ
+
+
 @dataclass
 class Principal:
     token_id: int
@@ -96,6 +107,7 @@ class Principal:
     # end of a billing grace period); None when only a write can change it.
     changes_at: datetime | None = None
     last_used_at: datetime | None = field(default=None, repr=False)  # as stored once this load wrote it
+    preflight: Preflight | None = field(default=None, repr=False)  # set per request by the gate
 
     def athlete_ids(self) -> list[str]:
         return [a.athlete_id for a in self.athletes]

@@ -39,8 +39,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from accounts import tokens
 from config import redis_guard
+from integrations.intervals.ratelimit import NOT_READ, get_token_limiter
 from mcpserver.db import run_db
-from mcpserver.principal import Principal, load_principal
+from mcpserver.principal import Preflight, Principal, load_principal
 
 logger = logging.getLogger(__name__)
 
@@ -164,23 +165,58 @@ def _touch(entry: _Entry) -> None:
 
 def _copy(principal: Principal) -> Principal:
     """A request's own Principal: requests append to `deferred_log`, and must never share one."""
-    return dataclasses.replace(principal, athletes=list(principal.athletes), deferred_log=None)
+    return dataclasses.replace(principal, athletes=list(principal.athletes), deferred_log=None, preflight=None)
 
 
-async def authenticate(raw_token: str) -> Principal | None:
-    """The Principal for a raw token, or None for anything that must answer 404 (as load_principal)."""
+def _live(digest: str) -> _Entry | None:
+    """This process's entry for `digest` if the clock still allows serving it (the epoch is checked apart)."""
+    entry = entries.get(digest)
+    if entry is not None and hmac.compare_digest(entry.digest, digest) and time.time() < entry.expires:
+        return entry
+    return None
+
+
+async def _preflight(entry: _Entry, call: tuple[str, Any]) -> tuple[int | None, Principal | None, Preflight | None]:
+    """One Redis call for a tool call on a cached Principal: the auth epoch, the token's limiter slot and
+    the athlete's cache version together. Returns (the epoch or None, the Principal if the epoch vouches
+    for the entry, the reservation)."""
+    from mcpserver.catalogue import preflight_keys
+
+    bucket, athlete_id, version_key = preflight_keys(entry.principal, *call)
+    read = (epoch_key(), version_key) if version_key else (epoch_key(),)
+    wait, values = await get_token_limiter().reserve_reading(0, key=bucket, read=read)
+    raw_epoch = values[0]
+    epoch = int(raw_epoch) if isinstance(raw_epoch, bytes) else None
+    if epoch is not None and epoch == entry.epoch:
+        fresh = _copy(entry.principal)
+        fresh.preflight = Preflight(wait, athlete_id, values[1] if version_key else NOT_READ)
+        return epoch, fresh, None
+    # Stale or unknown: the slot stays reserved for this call (no second charge), the rest is read again.
+    return epoch, None, Preflight(wait)
+
+
+async def authenticate(raw_token: str, call: tuple[str, Any] | None = None) -> Principal | None:
+    """The Principal for a raw token, or None for anything that must answer 404 (as load_principal).
+
+    `call`: (tool name, raw arguments) when the request is a single tools/call. For a cached Principal
+    the auth epoch is then read in the same Redis call as the per-token limit and the athlete's cache
+    version (left on `Principal.preflight` for run_tool), rather than in a round trip of its own.
+    """
     if not tokens.is_well_formed(raw_token):
         return None  # typos and probes never reach Redis or the database
     digest = tokens.digest(raw_token)
-    epoch = await read_epoch()  # before loading: a write committed after this read bumps past it
-    if epoch is not None:
-        entry = entries.get(digest)
-        if (
-            entry is not None
-            and hmac.compare_digest(entry.digest, digest)
-            and entry.epoch == epoch
-            and time.time() < entry.expires
-        ):
+    entry = _live(digest)
+    reserved: Preflight | None = None
+    if entry is not None and call is not None and enabled() and redis_guard.circuit.available(settings.REDIS_URL):
+        epoch, served, reserved = await _preflight(entry, call)
+        if served is not None:
+            _touch(entry)
+            return served
+        if epoch is None:
+            epoch = await read_epoch()  # Redis lost the epoch (or is down): start it again, or do without
+    else:
+        epoch = await read_epoch()  # before loading: a write committed after this read bumps past it
+        if epoch is not None and entry is not None and entry.epoch == epoch:
             _touch(entry)
             return _copy(entry.principal)
     principal = await run_db(load_principal, raw_token)
@@ -191,6 +227,9 @@ async def authenticate(raw_token: str) -> Principal | None:
             expires = min(expires, principal.changes_at.timestamp())
         last_used = principal.last_used_at.timestamp() if principal.last_used_at is not None else now
         entries.put(_Entry(digest, epoch, _copy(principal), expires, last_used))
+    if principal is not None and reserved is not None and entry is not None:
+        if principal.token_id == entry.principal.token_id:
+            principal.preflight = reserved
     return principal
 
 

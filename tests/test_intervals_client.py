@@ -163,8 +163,8 @@ async def test_it_reserves_by_script_digest_and_survives_redis_forgetting_the_sc
         await server.aclose()
 
 
-async def test_it_reads_a_key_in_the_limiters_own_round_trip_and_says_when_it_could_not(settings: Any) -> None:
-    """The per-token limit and the athlete's cache version travel in one Redis call (mcpserver.catalogue)."""
+async def test_it_reads_keys_in_the_limiters_own_round_trip_and_says_when_it_could_not(settings: Any) -> None:
+    """The per-token limit, the auth epoch and the athlete's cache version travel in one Redis call."""
     import redis.asyncio as aioredis
 
     from config import redis_guard
@@ -175,19 +175,21 @@ async def test_it_reads_a_key_in_the_limiters_own_round_trip_and_says_when_it_co
     server = aioredis.from_url(settings.REDIS_URL)
     try:
         await server.set(held, b"41")
-        assert (await limiter.acquire_reading(0, read=held))[1] == b"41"
-        assert (await limiter.acquire_reading(0, read=held + ":absent"))[1] is None
-        assert (await limiter.acquire_reading(0))[1] is NOT_READ
-        for _ in range(20):  # once the bucket is spent it refuses, like acquire()
-            try:
-                await limiter.acquire_reading(0, read=held)
-            except RateLimitExceeded:
+        wait, values = await limiter.reserve_reading(0, read=(held, held + ":absent"))
+        assert wait == 0 and values == [b"41", None]
+        assert (await limiter.reserve_reading(0))[1] == []
+        for _ in range(20):  # once the bucket is spent it refuses, and still reads
+            wait, values = await limiter.reserve_reading(0, read=(held,))
+            if wait < 0:
+                assert values == [b"41"]
+                with pytest.raises(RateLimitExceeded):
+                    await limiter.settle(wait)
                 break
         else:
             pytest.fail("the bucket never ran out")
         redis_guard.circuit.trip(settings.REDIS_URL, ConnectionError("test"), who="test")
-        _, value = await limiter.acquire_reading(0, key=bucket + ":local", read=held)
-        assert value is NOT_READ, "the per-process bucket cannot read Redis: the caller reads for itself"
+        _, values = await limiter.reserve_reading(0, key=bucket + ":local", read=(held,))
+        assert values == [NOT_READ], "the per-process bucket cannot read Redis: the caller reads for itself"
     finally:
         await server.aclose()
 

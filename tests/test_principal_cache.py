@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import transaction
@@ -236,3 +237,74 @@ def test_it_keeps_last_used_at_fresh_on_long_lived_entries(
     assert async_to_sync(served_then_settled)() is not None
     assert len(loads) == 1, "served from memory"
     assert McpToken.objects.get(user=mara, revoked_at__isnull=True).last_used_at > stamped  # type: ignore[operator]
+
+
+def post_call(url: str, tool: str, arguments: dict[str, Any]) -> httpx.Response:
+    """One stateless tools/call, as assistants send them after initialize."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": tool, "arguments": arguments}}
+    headers = {
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+        "MCP-Protocol-Version": "2025-11-25",
+    }
+    return httpx.post(url, json=body, headers=headers, timeout=30)
+
+
+def redis_commands() -> dict[str, int]:
+    import redis
+    from django.conf import settings
+
+    stats = redis.Redis.from_url(settings.REDIS_URL).info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
+def test_it_checks_a_cached_tool_call_in_one_redis_command(
+    product: ServerThread, sandbox: Sandbox, loads: list[str], settings: Any
+) -> None:
+    """Auth epoch, per-token limit and the athlete's cache version: one EVALSHA, no other Redis command."""
+    settings.INTERVALS_CACHE_SECONDS = 300  # the read cache on, as in production: no upstream call
+    url = f"{product.url}/mcp/{athlete_token(make_athlete('mara@example.com', athlete_id=MARA, sandbox=sandbox))}"
+    for _ in range(2):  # the Principal, then the read cache, warm up
+        assert post_call(url, "get_training_history", {}).status_code == 200
+    before = redis_commands()
+    for _ in range(5):
+        answer = post_call(url, "get_training_history", {}).json()["result"]
+        assert not answer["isError"] and answer["structuredContent"]["athlete"]["id"] == MARA
+    after = redis_commands()
+    ours = {"info", "hello", "select", "client|setinfo"}  # this test's own connection to read the stats
+    made = {n: after[n] - before.get(n, 0) for n in after if after[n] != before.get(n, 0) and n not in ours}
+    # Inside the script: GET the epoch, the version and the bucket, TIME, SET the bucket.
+    assert made == {"evalsha": 5, "get": 15, "time": 5, "set": 5}, made
+    assert len(loads) == 1
+
+
+def test_it_answers_404_to_a_regenerated_token_on_the_one_round_trip_path(
+    product: ServerThread, sandbox: Sandbox, loads: list[str]
+) -> None:
+    mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
+    raw = athlete_token(mara)
+    assert post_call(f"{product.url}/mcp/{raw}", "whoami", {}).status_code == 200
+    assert post_call(f"{product.url}/mcp/{raw}", "whoami", {}).status_code == 200
+    row = McpToken.objects.get(user=mara, revoked_at__isnull=True)
+    _, new_raw = regenerate_token(row, actor=mara)
+    assert post_call(f"{product.url}/mcp/{raw}", "whoami", {}).status_code == 404
+    assert post_call(f"{product.url}/mcp/{new_raw}", "whoami", {}).status_code == 200
+
+
+def test_it_counts_a_call_once_against_the_token_limit_even_when_its_entry_was_stale(
+    product: ServerThread, sandbox: Sandbox, loads: list[str], settings: Any
+) -> None:
+    from integrations.intervals.ratelimit import reset_limiter
+
+    settings.MCP_TOKEN_CALLS_PER_MINUTE = 1
+    settings.MCP_TOKEN_BURST = 3
+    reset_limiter()
+    mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
+    url = f"{product.url}/mcp/{athlete_token(mara)}"
+    answers = [post_call(url, "whoami", {}).json()["result"]]
+    User.objects.filter(pk=mara.pk).update(name="Mara K.")  # the cached Principal is stale now
+    answers += [post_call(url, "whoami", {}).json()["result"] for _ in range(3)]
+    assert [a["isError"] for a in answers] == [False, False, False, True], "a burst of 3, each call once"
+    assert answers[1]["structuredContent"]["owner"] == "Mara K."
+    assert "Too many calls" in answers[3]["content"][0]["text"]
+    reset_limiter()

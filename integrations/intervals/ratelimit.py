@@ -31,12 +31,13 @@ logger = logging.getLogger(__name__)
 
 _KEY = "thr:intervals:gcra"
 
-# KEYS[1] = bucket key; ARGV = interval_ms, tolerance_ms, max_wait_ms. Returns {wait, value}: wait in ms
-# (>=0) when a slot was reserved, or -(wait) when the wait would exceed max_wait (nothing reserved), and
-# the value of KEYS[2] when given (a read the caller needs anyway, sent in the same round trip).
+# KEYS[1] = bucket key, KEYS[2..] = keys to read; ARGV = interval_ms, tolerance_ms, max_wait_ms. Returns
+# {wait, values}: wait in ms (>=0) when a slot was reserved, or -(wait) when the wait would exceed
+# max_wait (nothing reserved), and the values of KEYS[2..] (reads the caller needs anyway, sent in the
+# same round trip).
 _LUA = """
-local read = false
-if KEYS[2] then read = redis.call('GET', KEYS[2]) end
+local read = {}
+for i = 2, #KEYS do read[i - 1] = redis.call('GET', KEYS[i]) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = tonumber(ARGV[1])
@@ -54,7 +55,7 @@ redis.call('SET', KEYS[1], new_tat, 'PX', ttl)
 return {wait, read}
 """
 
-# What `acquire(read=...)` returns for a key it could not read in the same round trip (no Redis, Redis
+# What `reserve_reading` returns for a key it could not read in the same round trip (no Redis, Redis
 # down): the caller reads it itself.
 NOT_READ = object()
 
@@ -101,7 +102,7 @@ class UpstreamLimiter:
             bucket = self._local.setdefault(key, _Gcra(self.interval, self.tolerance))
             return bucket.reserve(time.monotonic(), max_wait)
 
-    async def _reserve_redis(self, max_wait: float, key: str, read: str | None) -> tuple[float, object]:
+    async def _reserve_redis(self, max_wait: float, key: str, read: list[str]) -> tuple[float, list[object]]:
         import redis.asyncio as aioredis
 
         loop = asyncio.get_running_loop()
@@ -113,30 +114,40 @@ class UpstreamLimiter:
             # than sending and hashing the script's text on every call.
             script = client.register_script(_LUA)
             self._redis[loop] = script
-        wait, value = await script(  # type: ignore[operator]
-            keys=[key, read] if read else [key],
+        wait, values = await script(  # type: ignore[operator]
+            keys=[key, *read],
             args=[int(self.interval * 1000), int(self.tolerance * 1000), int(max_wait * 1000)],
         )
-        return float(wait) / 1000.0, value
+        return float(wait) / 1000.0, list(values)
 
     async def acquire(self, max_wait: float, key: str | None = None) -> float:
         """Wait for a slot; return the seconds waited. Raise RateLimitExceeded past `max_wait`
         (`max_wait=0`: take a slot only if one is free now)."""
-        return (await self.acquire_reading(max_wait, key))[0]
+        wait = (await self.reserve_reading(max_wait, key))[0]
+        return await self.settle(wait)
 
-    async def acquire_reading(
-        self, max_wait: float, key: str | None = None, read: str | None = None
-    ) -> tuple[float, object]:
-        """`acquire`, also returning the raw value of the Redis key `read` (bytes or None) fetched in the
-        same round trip, or NOT_READ when it could not be (no Redis, Redis down, no `read`)."""
+    async def settle(self, wait: float) -> float:
+        """Act on a reservation's wait: raise RateLimitExceeded (nothing reserved) or sleep it out."""
+        if wait < 0:
+            raise RateLimitExceeded(-wait)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        return wait
+
+    async def reserve_reading(
+        self, max_wait: float, key: str | None = None, read: tuple[str, ...] = ()
+    ) -> tuple[float, list[object]]:
+        """Reserve a slot without waiting for it: (wait, values). `wait` < 0 means refused, -wait seconds
+        too early (pass it to `settle`). `values`: the raw values (bytes or None) of the Redis keys `read`,
+        fetched in the same round trip, or NOT_READ for each when they could not be (no Redis, Redis down).
+        """
         key = key or self.key
         wait: float
-        value: object = NOT_READ
+        values: list[object] = [NOT_READ] * len(read)
         # While this process knows Redis to be down (any client saw it fail), use the local bucket.
         if self.redis_url and redis_guard.circuit.available(self.redis_url):
             try:
-                wait, value = await self._reserve_redis(max_wait, key, read)
-                value = value if read else NOT_READ
+                wait, values = await self._reserve_redis(max_wait, key, list(read))
             except redis_guard.UNAVAILABLE as exc:  # Redis down or black-holed
                 self._redis_failed_at = time.monotonic()
                 redis_guard.circuit.trip(self.redis_url, exc, who="rate limiter")
@@ -148,11 +159,7 @@ class UpstreamLimiter:
                 wait = self._reserve_local(max_wait, key)
         else:
             wait = self._reserve_local(max_wait, key)
-        if wait < 0:
-            raise RateLimitExceeded(-wait)
-        if wait > 0:
-            await asyncio.sleep(wait)
-        return wait, value
+        return wait, values
 
 
 _limiter: UpstreamLimiter | None = None
