@@ -234,7 +234,8 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
     if principal.blocked_reason:
         # A lapsed subscription: say so plainly, with the page that fixes it, instead of running the tool.
         return error_result(principal.blocked_reason)
-    ahead = _cached_athlete(spec, principal, args)
+    ahead_access = _cached_athlete(spec, principal, args)
+    ahead = ahead_access.athlete_id if ahead_access is not None else None
     version = -1
     limiter = get_token_limiter()
     pre = principal.preflight
@@ -258,11 +259,20 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
         return error_result(
             f"Too many calls through this MCP URL right now; retry after about {max(1, math.ceil(exc.wait_seconds))} s."
         )
+    answer_key = _answer_key(spec, ahead_access, args) if ahead_access is not None and version >= 0 else None
+    remembered = intervals_cache.memo.get_entry(answer_key, version) if answer_key is not None else None
     # Write tools read what they are about to change (the undo pre-image) fresh, never from the cache.
     bypass = intervals_cache.bypass.set(not spec.read_only)
     prefetched = intervals_cache.prefetched.set((ahead, version) if ahead is not None else None)
+    tracked = intervals_cache.Reads(ahead, version) if answer_key is not None and ahead is not None else None
+    reads = intervals_cache.reads.set(tracked)
     try:
-        result = await spec.handler(call, args)
+        if remembered is not None and ahead_access is not None:
+            # The same question about the same cached data (and day): the answer already built and checked.
+            call.resolved = ahead_access
+            result = ToolResult(data=remembered[1][0], text=remembered[1][1])
+        else:
+            result = await spec.handler(call, args)
     except ToolFailure as exc:
         message = str(exc)
     except errors.UpstreamRateLimited as exc:
@@ -275,13 +285,16 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
     finally:
         intervals_cache.bypass.reset(bypass)
         intervals_cache.prefetched.reset(prefetched)
-    if result is not None:
+        intervals_cache.reads.reset(reads)
+    if result is not None and remembered is None:
         try:
             spec.output_model.model_validate(result.data)
         except ValidationError:
             logger.exception("tool %s answered outside its output schema", spec.name)
             result = None
             message = f"{spec.name} failed because of an internal error on Threshold's side. It was logged; try again."
+        else:
+            _remember(answer_key, tracked, call, result)
     if result is not None and call.resolved is not None and call.resolved.hidden:
         result = redact(result, call.resolved.hidden, call.resolved.name)
     await _log_call(spec, call, result, message)
@@ -293,17 +306,43 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
     )
 
 
-def _cached_athlete(spec: ToolSpec, principal: Principal, args: ToolInput) -> str | None:
+def _cached_athlete(spec: ToolSpec, principal: Principal, args: ToolInput) -> AthleteAccess | None:
     """The athlete a read tool's call will resolve to (its cache version can be read ahead), if any."""
     if not isinstance(args, AthleteInput) or not spec.read_only or spec.group == "coach":
         return None
     if not intervals_cache.enabled():
         return None
     try:
-        access = resolve_athlete(principal, args.athlete, tool=spec.name, scope=spec.scope, read_only=True)
+        return resolve_athlete(principal, args.athlete, tool=spec.name, scope=spec.scope, read_only=True)
     except AthleteResolutionError:
         return None
-    return access.athlete_id
+
+
+def _answer_key(spec: ToolSpec, access: AthleteAccess, args: ToolInput) -> str | None:
+    """The key of a read tool's answer in the per-process memo, or None if it may not be remembered.
+
+    An athlete read tool's answer is a function of its arguments, the athlete's local date, the athlete
+    as echoed, and what it read; the reads are checked as the handler runs (intervals_cache.Reads), and
+    the key is only ever used with the athlete's current cache version, which every write moves on.
+    """
+    if spec.group != "read" or spec.scope is None or not spec.read_only:
+        return None
+    from mcpserver import present
+
+    today = present.local_today(access.timezone)
+    echo = (access.athlete_id, access.name, access.timezone)
+    return f"answer:{spec.name}:{echo}:{today.isoformat()}:{args.model_dump_json()}"
+
+
+def _remember(key: str | None, tracked: intervals_cache.Reads | None, call: ToolCall, result: ToolResult) -> None:
+    """Keep a checked answer built from cached data alone, until the earliest of that data expires."""
+    if key is None or tracked is None or not tracked.pure or tracked.expires_at == float("inf"):
+        return
+    if call.resolved is None or call.resolved.athlete_id != tracked.athlete_id or result.write is not None:
+        return
+    weight = len(result.text) // 1024 + 1 + len(repr(result.data)) // 1024
+    fetched_at = tracked.expires_at - intervals_cache.ttl_seconds()
+    intervals_cache.memo.put(key, tracked.version, (result.data, result.text), fetched_at=fetched_at, weight=weight)
 
 
 def preflight_keys(principal: Principal, name: str, arguments: Any) -> tuple[str, str | None, str | None]:

@@ -18,7 +18,7 @@ from coaching.actions import grantable_tools, invite_coach
 from integrations.intervals import cache
 from integrations.intervals.client import Bearer, IntervalsClient, _activity_list_fields
 from tests.conftest import MARA, Sandbox, ServerThread, make_athlete, mcp_url
-from tests.read_tools_helpers import ok, requests_since
+from tests.read_tools_helpers import mara_today, ok, requests_since
 
 # The sandbox's athletes train up to today.
 RECENT = ((date.today() - timedelta(days=60)).isoformat(), date.today().isoformat())
@@ -183,3 +183,64 @@ def test_the_shared_store_keeps_one_redis_client_for_its_pool() -> None:
     assert store._cache.get_client() is client  # type: ignore[attr-defined]  # not one per operation
     store.set("thr:test:one-client", 1, 5)
     assert store.get("thr:test:one-client") == 1 and store._cache.get_client() is client  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def handler_runs(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """How often each read tool's handler really ran (an answer from the memo runs none)."""
+    from dataclasses import replace
+
+    from mcpserver.catalogue import REGISTRY
+
+    runs: dict[str, int] = {}
+    for name in ("get_training_history", "get_wellness", "get_activity_detail"):
+        spec = REGISTRY[name]
+
+        def counting(handler: Any, name: str = name) -> Any:
+            async def run(call: Any, args: Any) -> Any:
+                runs[name] = runs.get(name, 0) + 1
+                return await handler(call, args)
+
+            return run
+
+        monkeypatch.setitem(REGISTRY, name, replace(spec, handler=counting(spec.handler)))
+    return runs
+
+
+async def test_a_repeated_question_is_answered_from_memory_until_a_write(
+    urls: dict[str, str], sandbox: Sandbox, handler_runs: dict[str, int]
+) -> None:
+    """The same read tool, arguments, athlete and day on unchanged data: the answer built and checked the
+    first time, for any token reaching the athlete; a write through Threshold makes it stale."""
+    first = await ok(urls["one"], "get_wellness", {"athlete": MARA})
+    mark = len(sandbox.state.requests)
+    again = await ok(urls["two"], "get_wellness", {"athlete": MARA})
+    assert again == first and handler_runs["get_wellness"] == 1
+    assert not requests_since(sandbox, mark)
+    week = (mara_today() - timedelta(days=6)).isoformat()
+    await ok(urls["one"], "get_wellness", {"athlete": MARA, "start": week})
+    assert handler_runs["get_wellness"] == 2, "other arguments: built anew"
+    await ok(urls["mara"], "log_wellness", {"date": mara_today().isoformat(), "resting_hr": 47})
+    after = await ok(urls["two"], "get_wellness", {"athlete": MARA})
+    assert handler_runs["get_wellness"] == 3, "the write moved the athlete's version on"
+    assert after != first
+
+
+async def test_an_answer_resting_on_an_uncached_read_is_never_remembered(
+    urls: dict[str, str], handler_runs: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await ok(urls["one"], "get_training_history", {"athlete": MARA})
+    await ok(urls["one"], "get_training_history", {"athlete": MARA})
+    assert handler_runs["get_training_history"] == 1
+    # One read now bypasses the versioned cache (as a raw request() does): nothing built on it is kept.
+    real_read = IntervalsClient.read
+
+    async def uncached_read(self: IntervalsClient, path: str, parse: Any, **kw: Any) -> Any:
+        cache.note_uncached()
+        return await real_read(self, path, parse, **kw)
+
+    monkeypatch.setattr(IntervalsClient, "read", uncached_read)
+    week = (mara_today() - timedelta(days=6)).isoformat()
+    for _ in range(2):
+        await ok(urls["one"], "get_training_history", {"athlete": MARA, "start": week})
+    assert handler_runs["get_training_history"] == 3

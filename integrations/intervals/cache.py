@@ -41,6 +41,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -187,15 +188,20 @@ class ParsedMemo:
         self._lock = threading.Lock()
 
     def get(self, key: str, version: int) -> tuple[bool, Any]:
+        found = self.get_entry(key, version)
+        return (False, None) if found is None else (True, found[1])
+
+    def get_entry(self, key: str, version: int) -> tuple[float, Any] | None:
+        """(expires_at, value) for a live entry, else None."""
         with self._lock:
             item = self._items.get((key, version))
             if item is None:
-                return False, None
+                return None
             if time.time() >= item[0]:
                 self._drop((key, version))
-                return False, None
+                return None
             self._items.move_to_end((key, version))
-            return True, item[1]
+            return item[0], item[1]
 
     def put(self, key: str, version: int, value: Any, *, fetched_at: float, weight: int) -> None:
         weight = max(1, weight)
@@ -220,6 +226,38 @@ class ParsedMemo:
 
 
 memo = ParsedMemo()
+
+
+@dataclass
+class Reads:
+    """What one tool call read from Intervals.icu, to tell whether its answer is a function of cached
+    data alone: every read of `athlete_id` at `version` through the versioned cache (then the answer may
+    be memoised until the earliest of those entries expires), or not (`pure` False)."""
+
+    athlete_id: str
+    version: int
+    expires_at: float = float("inf")
+    pure: bool = True
+
+
+# Set by the catalogue around a read tool's handler; read_parsed and the client record into it.
+reads: ContextVar[Reads | None] = ContextVar("intervals_cache_reads", default=None)
+
+
+def note_read(athlete_id: str, version: int, expires_at: float) -> None:
+    tracked = reads.get()
+    if tracked is None:
+        return
+    if athlete_id != tracked.athlete_id or version != tracked.version or version < 0:
+        tracked.pure = False
+    tracked.expires_at = min(tracked.expires_at, expires_at)
+
+
+def note_uncached() -> None:
+    """A read (or write) that did not go through the versioned cache: the answer is not cached data alone."""
+    tracked = reads.get()
+    if tracked is not None:
+        tracked.pure = False
 
 
 # The version of the athlete a tool call is about, read ahead of its first upstream read: the catalogue
@@ -271,9 +309,10 @@ async def read_parsed(
     ahead = prefetched.get()
     version = ahead[1] if ahead is not None and ahead[0] == athlete_id else await fetch_version(athlete_id)
     if version >= 0:
-        hit, value = memo.get(key, version)
-        if hit:
-            return True, value
+        found = memo.get_entry(key, version)
+        if found is not None:
+            note_read(athlete_id, version, found[0])
+            return True, found[1]
         try:
             entry = _entry(await asyncio.to_thread(_store().get, key), version) if _shared() else None
         except Exception as exc:
@@ -282,12 +321,16 @@ async def read_parsed(
         if entry is not None and _shared():
             value = parse(entry[0])
             memo.put(key, version, value, fetched_at=entry[1], weight=_weight(entry[0]))
+            note_read(athlete_id, version, entry[1] + ttl_seconds())
             return True, value
     payload = await fetch()
     fetched_at = await store(key, version, payload)
     value = parse(payload)
     if version >= 0 and _shared():
         memo.put(key, version, value, fetched_at=fetched_at, weight=_weight(payload))
+        note_read(athlete_id, version, fetched_at + ttl_seconds())
+    else:
+        note_uncached()
     return False, value
 
 

@@ -270,6 +270,7 @@ class IntervalsClient:
         """
         method = method.upper()
         athlete = self.cache_athlete
+        cache.note_uncached()  # raw answers are not tracked per read: an answer built on one is not memoised
         if athlete is None or not cache.enabled():
             return await self._send(method, path, params=params, json=json, data=data, authenticated=authenticated)
         if method != "GET":
@@ -308,6 +309,7 @@ class IntervalsClient:
             or cache.bypass.get()
             or not (owned or cache.cacheable_path(athlete, path))
         ):
+            cache.note_uncached()
             return parse(await fetch())
         key = cache.entry_key(athlete, self.base_url, path, params)
         hit, value = await cache.read_parsed(athlete, key, parse, fetch)
