@@ -308,3 +308,40 @@ def test_it_counts_a_call_once_against_the_token_limit_even_when_its_entry_was_s
     assert answers[1]["structuredContent"]["owner"] == "Mara K."
     assert "Too many calls" in answers[3]["content"][0]["text"]
     reset_limiter()
+
+
+def another_worker_writes(sql: str, params: list[Any]) -> None:
+    """A change committed by another worker process: straight to PostgreSQL (this process's entries stay),
+    then that worker's epoch bump in Redis."""
+    import psycopg
+    import redis
+    from django.conf import settings
+    from django.db import connection
+
+    dsn = connection.get_connection_params()
+    with psycopg.connect(**{k: v for k, v in dsn.items() if k != "cursor_factory"}, autocommit=True) as other:
+        other.execute(sql, params)
+    redis.Redis.from_url(settings.REDIS_URL).incr(principal_cache.epoch_key())
+
+
+def test_it_sees_another_workers_changes_with_the_next_request(
+    product: ServerThread, sandbox: Sandbox, loads: list[str]
+) -> None:
+    """This worker still holds the Principal; the epoch another worker moved is enough: a renamed user's new
+    name, and for a tool call (its epoch read with the limiter) a revoked URL's exact 404."""
+    from mcpserver.gate import NOT_FOUND_BODY
+
+    mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
+    url = f"{product.url}/mcp/{athlete_token(mara)}"
+    assert post_call(url, "whoami", {}).json()["result"]["structuredContent"]["owner"] == "mara@example.com"
+    assert len(loads) == 1
+    another_worker_writes('UPDATE "accounts_user" SET "name" = %s WHERE "id" = %s', ["Mara K.", mara.pk])
+    assert post_call(url, "whoami", {}).json()["result"]["structuredContent"]["owner"] == "Mara K."
+    assert len(loads) == 2
+    assert post_call(url, "whoami", {}).status_code == 200 and len(loads) == 2, "cached again"
+    another_worker_writes(
+        'UPDATE "accounts_mcptoken" SET "revoked_at" = now() WHERE "user_id" = %s AND "revoked_at" IS NULL', [mara.pk]
+    )
+    dead = post_call(url, "get_training_history", {})
+    assert dead.status_code == 404 and dead.content == NOT_FOUND_BODY
+    assert dead.headers["content-type"] == "application/json"
