@@ -49,8 +49,26 @@ def bench_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def _ensure_database(url: str) -> None:
+    """Create the PostgreSQL database BENCH_DATABASE_URL names if it does not exist yet (a fresh machine)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if not parts.scheme.startswith("postgres"):
+        return
+    import psycopg
+    from psycopg import sql
+
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
 def setup_django(**extra: str) -> None:
     os.environ.update(bench_env(**extra))
+    _ensure_database(os.environ["DATABASE_URL"])
     sys.path.insert(0, str(ROOT))
     import django
 
