@@ -222,6 +222,8 @@ def _coach_athletes(row: McpToken, ends: list[datetime]) -> list[AthleteAccess]:
         "athlete__intervals_link"
     )
     for grant in grants.order_by("pk"):
+        if not grant.athlete.is_active:
+            continue  # a deactivated account's data is reachable by nobody, as its own URL is not
         link = getattr(grant.athlete, "intervals_link", None)
         if link is None:
             continue

@@ -198,3 +198,13 @@ def test_it_gives_a_coach_who_trains_one_url_for_their_own_data_and_their_athlet
     assert athletes == {AROHA: ["get_fitness", "get_training_history"], MARA: ["get_training_history"]}
     mine = call(url, "get_fitness", {"athlete": "Aroha"})
     assert not mine.is_error and mine.structured_content["athlete"]["id"] == AROHA
+
+
+def test_it_stops_a_coach_reaching_an_athlete_whose_account_was_deactivated(roster: Roster) -> None:
+    from accounts.models import User
+
+    assert [a["id"] for a in call(roster.full_url, "whoami", {}).structured_content["athletes"]] == [MARA]
+    User.objects.filter(pk=roster.mara_grant.athlete_id).update(is_active=False)
+    assert call(roster.full_url, "whoami", {}).structured_content["athletes"] == []
+    refused = call(roster.full_url, "get_training_history", {"athlete": MARA})
+    assert refused.is_error
