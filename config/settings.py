@@ -65,6 +65,9 @@ REDIS_URL = env_str("REDIS_URL", "")
 #   Celery publishing                skipped: the email/webhook row is in PostgreSQL, the sweep re-queues it
 REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.5)
 REDIS_RETRY_AFTER_SECONDS = env_float("REDIS_RETRY_AFTER_SECONDS", 5.0)
+# Keep the few Redis values every MCP call needs (the auth epoch, athletes' cache versions) in each process,
+# invalidated by Redis itself (CLIENT TRACKING, config/redis_tracking.py). Off: one round trip per call.
+REDIS_TRACKING = env_bool("REDIS_TRACKING", default=True)
 
 # --- Intervals.icu ----------------------------------------------------------------------------------
 SANDBOX_ENABLED = env_bool("INTERVALS_SANDBOX", default=DEBUG)

@@ -249,7 +249,7 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
             # The athlete's cache version is read in the limiter's own round trip (one Redis call for both).
             read = intervals_cache.version_redis_key(ahead) if ahead is not None else None
             wait, values = await limiter.reserve_reading(
-                0, key=token_bucket(principal.token_id), read=(read,) if read else ()
+                0, key=token_bucket(principal.token_id), read=(read,) if read else (), lease=True
             )
             raw = values[0] if read else NOT_READ
         await limiter.settle(wait)

@@ -38,7 +38,7 @@ from django.conf import settings
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from accounts import tokens
-from config import redis_guard
+from config import redis_guard, redis_tracking
 from integrations.intervals.ratelimit import NOT_READ, get_token_limiter
 from mcpserver.db import run_db
 from mcpserver.principal import Preflight, Principal, load_principal
@@ -117,9 +117,16 @@ async def read_epoch() -> int | None:
     if not enabled() or not redis_guard.circuit.available(settings.REDIS_URL):
         return None
     key = epoch_key()
+    tracked = _tracked()
+    known = tracked.get(key) if tracked is not None else redis_tracking.MISSING
+    if isinstance(known, bytes):
+        return int(known)
     try:
         client = redis_guard.async_client(settings.REDIS_URL)
+        mark = tracked.mark() if tracked is not None else -1
         raw = await client.get(key)
+        if tracked is not None:
+            tracked.learn(key, raw, mark)
         if raw is None:
             await client.set(key, _random_start(), nx=True)
             raw = await client.get(key)
@@ -176,6 +183,42 @@ def _live(digest: str) -> _Entry | None:
     return None
 
 
+def _tracked() -> redis_tracking.Tracker | None:
+    """This process's tracker of the auth epoch and the athletes' cache versions (None: round trips)."""
+    from integrations.intervals import cache as intervals_cache
+
+    found = redis_tracking.tracker(epoch_key())
+    version_prefix = intervals_cache.version_redis_prefix()
+    if found is None or version_prefix is None:
+        return found
+    return redis_tracking.tracker(version_prefix)
+
+
+def _served_locally(entry: _Entry, call: tuple[str, Any]) -> Principal | None:
+    """A tool call on a cached Principal with no Redis round trip at all, when this process knows the
+    current auth epoch and the athlete's cache version (Redis's invalidation stream vouches for both,
+    config/redis_tracking.py) and holds a leased slot of the token's limit. None: make the round trip."""
+    from mcpserver.catalogue import preflight_keys
+
+    tracked = _tracked()
+    if tracked is None:
+        return None
+    raw_epoch = tracked.get(epoch_key())
+    if not isinstance(raw_epoch, bytes) or int(raw_epoch) != entry.epoch:
+        return None
+    bucket, athlete_id, version_key = preflight_keys(entry.principal, *call)
+    raw_version: object = NOT_READ
+    if version_key is not None:
+        raw_version = tracked.get(version_key)
+        if not isinstance(raw_version, bytes):
+            return None
+    if not get_token_limiter().take_leased(bucket):
+        return None
+    fresh = _copy(entry.principal)
+    fresh.preflight = Preflight(0.0, athlete_id, raw_version)
+    return fresh
+
+
 async def _preflight(entry: _Entry, call: tuple[str, Any]) -> tuple[int | None, Principal | None, Preflight | None]:
     """One Redis call for a tool call on a cached Principal: the auth epoch, the token's limiter slot and
     the athlete's cache version together. Returns (the epoch or None, the Principal if the epoch vouches
@@ -184,8 +227,14 @@ async def _preflight(entry: _Entry, call: tuple[str, Any]) -> tuple[int | None, 
 
     bucket, athlete_id, version_key = preflight_keys(entry.principal, *call)
     read = (epoch_key(), version_key) if version_key else (epoch_key(),)
-    wait, values = await get_token_limiter().reserve_reading(0, key=bucket, read=read)
+    tracked = _tracked()
+    mark = tracked.mark() if tracked is not None else -1
+    wait, values = await get_token_limiter().reserve_reading(0, key=bucket, read=read, lease=True)
     raw_epoch = values[0]
+    if tracked is not None:
+        tracked.learn(epoch_key(), raw_epoch, mark)
+        if version_key is not None:
+            tracked.learn(version_key, values[1], mark)
     epoch = int(raw_epoch) if isinstance(raw_epoch, bytes) else None
     if epoch is not None and epoch == entry.epoch:
         fresh = _copy(entry.principal)
@@ -208,6 +257,10 @@ async def authenticate(raw_token: str, call: tuple[str, Any] | None = None) -> P
     entry = _live(digest)
     reserved: Preflight | None = None
     if entry is not None and call is not None and enabled() and redis_guard.circuit.available(settings.REDIS_URL):
+        local = _served_locally(entry, call)
+        if local is not None:
+            _touch(entry)
+            return local
         epoch, served, reserved = await _preflight(entry, call)
         if served is not None:
             _touch(entry)
@@ -259,6 +312,7 @@ def bump() -> None:
                 _sync_client = client.register_script(_LUA_BUMP)
             script = _sync_client
         script(keys=[epoch_key()], args=[_random_start()])
+        redis_tracking.barrier(script.registered_client)  # every tracking process has seen it now
     except redis_guard.UNAVAILABLE as exc:
         redis_guard.circuit.trip(settings.REDIS_URL, exc, who="principal cache")
         logger.warning("principal cache: auth epoch not bumped; other processes keep Principals up to their age bound")

@@ -49,7 +49,7 @@ from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
 from pydantic_core import to_json
 
-from config import redis_guard
+from config import redis_guard, redis_tracking
 from integrations.intervals.ratelimit import NOT_READ
 
 logger = logging.getLogger(__name__)
@@ -265,6 +265,16 @@ def note_uncached() -> None:
 prefetched: ContextVar[tuple[str, int] | None] = ContextVar("intervals_cache_prefetched", default=None)
 
 
+def version_redis_prefix() -> str | None:
+    """What every athlete's version key in Redis starts with (tracked by config/redis_tracking.py)."""
+    return _store().make_key(f"{_PREFIX}:v:") if settings.REDIS_URL else None
+
+
+def _tracked() -> redis_tracking.Tracker | None:
+    prefix = version_redis_prefix()
+    return redis_tracking.tracker(prefix) if prefix is not None else None
+
+
 def version_redis_key(athlete_id: str) -> str | None:
     """The Redis key holding the athlete's version, for a caller that reads it in a round trip it makes
     anyway (then passes the raw value to fetch_version); None when the shared store is not Redis."""
@@ -282,7 +292,15 @@ async def fetch_version(athlete_id: str, raw: object = NOT_READ) -> int:
         elif settings.REDIS_URL:
             # On the loop, no thread hop: this read is on the path of every cached call. Django's Redis
             # cache stores an int as its decimal text, under the key make_key() builds.
-            got = await redis_guard.async_client(settings.REDIS_URL).get(_store().make_key(_version_key(athlete_id)))
+            # Known in this process while Redis's invalidation stream vouches for it: no round trip.
+            key = _store().make_key(_version_key(athlete_id))
+            tracked = _tracked()
+            got = tracked.get(key) if tracked is not None else redis_tracking.MISSING
+            if got is redis_tracking.MISSING:
+                mark = tracked.mark() if tracked is not None else -1
+                got = await redis_guard.async_client(settings.REDIS_URL).get(key)
+                if tracked is not None:
+                    tracked.learn(key, got, mark)
             raw_version = int(got) if got is not None else None
         else:
             raw_version = await asyncio.to_thread(_store().get, _version_key(athlete_id))
@@ -348,6 +366,10 @@ async def _bump(athlete_id: str) -> bool:
         # Outlive every entry; add() is a no-op when the counter exists, incr() is atomic in Redis.
         await asyncio.to_thread(_store().add, key, secrets.randbelow(2**40) + 1, None)
         await asyncio.to_thread(_store().incr, key)
+        if redis_tracking.enabled():
+            # One more round trip: every process tracking versions has the invalidation before this
+            # write's answer goes out (config/redis_tracking.py), so the next read anywhere sees it.
+            await asyncio.to_thread(_store().get, key)
     except Exception:
         logger.exception("intervals cache: could not invalidate athlete %s", athlete_id)
         return False

@@ -31,13 +31,16 @@ logger = logging.getLogger(__name__)
 
 _KEY = "thr:intervals:gcra"
 
-# KEYS[1] = bucket key, KEYS[2..] = keys to read; ARGV = interval_ms, tolerance_ms, max_wait_ms. Returns
-# {wait, values}: wait in ms (>=0) when a slot was reserved, or -(wait) when the wait would exceed
-# max_wait (nothing reserved), and the values of KEYS[2..] (reads the caller needs anyway, sent in the
-# same round trip).
+# KEYS[1] = bucket key, KEYS[2..] = keys to read; ARGV = interval_ms, tolerance_ms, max_wait_ms, slots.
+# Returns {wait, values, granted}: wait in ms (>=0) when a slot was reserved, or -(wait) when the wait would
+# exceed max_wait (nothing reserved); the values of KEYS[2..] (reads the caller needs anyway, sent in the
+# same round trip); and how many slots were reserved. Slots past the first (a lease, see TokenLeases) are
+# granted only while free at once and the bucket stays at least half full; slots=0 only reads.
 _LUA = """
 local read = {}
 for i = 2, #KEYS do read[i - 1] = redis.call('GET', KEYS[i]) end
+local slots = tonumber(ARGV[4] or '1')
+if slots < 1 then return {0, read, 0} end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local interval = tonumber(ARGV[1])
@@ -47,12 +50,17 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local wait = tat - tolerance - now
 if wait < 0 then wait = 0 end
-if wait > max_wait then return {-wait - 1, read} end
+if wait > max_wait then return {-wait - 1, read, 0} end
 local new_tat = tat + interval
+local granted = 1
+while granted < slots and new_tat + interval - now <= tolerance / 2 do
+  new_tat = new_tat + interval
+  granted = granted + 1
+end
 local ttl = math.ceil(new_tat - now + interval)
 if ttl < 1 then ttl = 1 end
 redis.call('SET', KEYS[1], new_tat, 'PX', ttl)
-return {wait, read}
+return {wait, read, granted}
 """
 
 # What `reserve_reading` returns for a key it could not read in the same round trip (no Redis, Redis
@@ -66,6 +74,26 @@ class RateLimitExceeded(Exception):
     def __init__(self, wait_seconds: float) -> None:
         super().__init__(f"upstream budget exhausted for {wait_seconds:.1f}s")
         self.wait_seconds = wait_seconds
+
+
+# Leases (per-token MCP limits): a busy token's slots are reserved a few at a time, so most of its calls
+# cost no Redis round trip. A lease lapses after LEASE_SECONDS; its size doubles while leases run out
+# before that (up to LEASE_MAX) and halves when one lapses unused.
+LEASE_SECONDS = 1.0
+LEASE_MAX = 32
+
+
+@dataclass
+class _Lease:
+    left: int = 0
+    expires: float = 0.0
+    size: int = 1  # slots to ask for next time
+
+    def take(self, now: float) -> bool:
+        if self.left > 0 and now < self.expires:
+            self.left -= 1
+            return True
+        return False
 
 
 @dataclass
@@ -96,13 +124,16 @@ class UpstreamLimiter:
         self._lock = threading.Lock()
         self._redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, object] = weakref.WeakKeyDictionary()
         self._redis_failed_at = 0.0
+        self._leases: dict[str, _Lease] = {}
 
     def _reserve_local(self, max_wait: float, key: str) -> float:
         with self._lock:
             bucket = self._local.setdefault(key, _Gcra(self.interval, self.tolerance))
             return bucket.reserve(time.monotonic(), max_wait)
 
-    async def _reserve_redis(self, max_wait: float, key: str, read: list[str]) -> tuple[float, list[object]]:
+    async def _reserve_redis(
+        self, max_wait: float, key: str, read: list[str], slots: int = 1
+    ) -> tuple[float, list[object], int]:
         import redis.asyncio as aioredis
 
         loop = asyncio.get_running_loop()
@@ -114,11 +145,43 @@ class UpstreamLimiter:
             # than sending and hashing the script's text on every call.
             script = client.register_script(_LUA)
             self._redis[loop] = script
-        wait, values = await script(  # type: ignore[operator]
+        wait, values, granted = await script(  # type: ignore[operator]
             keys=[key, *read],
-            args=[int(self.interval * 1000), int(self.tolerance * 1000), int(max_wait * 1000)],
+            args=[int(self.interval * 1000), int(self.tolerance * 1000), int(max_wait * 1000), slots],
         )
-        return float(wait) / 1000.0, list(values)
+        return float(wait) / 1000.0, list(values), int(granted)
+
+    def take_leased(self, key: str) -> bool:
+        """Take one slot this process already reserved for `key` in Redis (a lease), if it holds one.
+        No I/O: the caller skips the round trip. False: reserve through `reserve_reading(lease=True)`."""
+        with self._lock:
+            lease = self._leases.get(key)
+            return lease is not None and lease.take(time.monotonic())
+
+    def _lease_slots(self, key: str) -> int:
+        """How many slots to ask Redis for now (0: a leased one was just taken here, only read)."""
+        with self._lock:
+            lease = self._leases.get(key)
+            if lease is None:
+                if len(self._leases) > 10_000:  # forget leases of tokens gone quiet
+                    now = time.monotonic()
+                    self._leases = {k: v for k, v in self._leases.items() if v.expires > now}
+                lease = self._leases[key] = _Lease()
+            now = time.monotonic()
+            if lease.take(now):
+                return 0
+            if lease.expires and lease.left > 0:
+                lease.size = max(1, lease.size // 2)  # lapsed with slots unused: ask for fewer
+            elif lease.expires and now < lease.expires:
+                lease.size = min(LEASE_MAX, lease.size * 2)  # ran out before lapsing: ask for more
+            lease.left, lease.expires = 0, 0.0
+            return lease.size
+
+    def _leased(self, key: str, granted: int) -> None:
+        """Keep the slots Redis granted past the one this call uses."""
+        with self._lock:
+            lease = self._leases.setdefault(key, _Lease())
+            lease.left, lease.expires = max(0, granted - 1), time.monotonic() + LEASE_SECONDS
 
     async def acquire(self, max_wait: float, key: str | None = None) -> float:
         """Wait for a slot; return the seconds waited. Raise RateLimitExceeded past `max_wait`
@@ -135,11 +198,16 @@ class UpstreamLimiter:
         return wait
 
     async def reserve_reading(
-        self, max_wait: float, key: str | None = None, read: tuple[str, ...] = ()
+        self, max_wait: float, key: str | None = None, read: tuple[str, ...] = (), *, lease: bool = False
     ) -> tuple[float, list[object]]:
         """Reserve a slot without waiting for it: (wait, values). `wait` < 0 means refused, -wait seconds
         too early (pass it to `settle`). `values`: the raw values (bytes or None) of the Redis keys `read`,
         fetched in the same round trip, or NOT_READ for each when they could not be (no Redis, Redis down).
+
+        `lease`: this process may reserve a few of the key's next slots at once (a busy MCP token's next
+        calls then take one with `take_leased`, no round trip). Leased slots are reserved in Redis like
+        any other, so the deployment never admits more than the limit; a lease lapsing unused admits a
+        little less for up to LEASE_SECONDS, and leases are taken only while the bucket is half full.
         """
         key = key or self.key
         wait: float
@@ -147,7 +215,10 @@ class UpstreamLimiter:
         # While this process knows Redis to be down (any client saw it fail), use the local bucket.
         if self.redis_url and redis_guard.circuit.available(self.redis_url):
             try:
-                wait, values = await self._reserve_redis(max_wait, key, list(read))
+                slots = self._lease_slots(key) if lease else 1
+                wait, values, granted = await self._reserve_redis(max_wait, key, list(read), slots)
+                if lease and slots > 0 and wait >= 0:
+                    self._leased(key, granted)
             except redis_guard.UNAVAILABLE as exc:  # Redis down or black-holed
                 self._redis_failed_at = time.monotonic()
                 redis_guard.circuit.trip(self.redis_url, exc, who="rate limiter")
