@@ -158,6 +158,7 @@ class Tracker:
         self._last_answer = 0.0
         self._ping_sent = 0.0
         self._retry_at = 0.0
+        self._failing = False
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="redis-tracking", daemon=True)
         self._thread.start()
@@ -331,8 +332,12 @@ class Tracker:
                     logger.warning("redis tracking unavailable (%s); every value is read from Redis", exc)
                     self._retry_at = time.monotonic() + 300.0  # an old or restricted Redis: rarely retry
                 except (OSError, ValueError) as exc:
-                    logger.warning("redis tracking: cannot connect (%s); retrying later", type(exc).__name__)
+                    if not self._failing:  # once per outage, not once per retry
+                        logger.warning("redis tracking: cannot connect (%s); retrying", type(exc).__name__)
+                    self._failing = True
                     self._retry_at = time.monotonic() + float(settings.REDIS_RETRY_AFTER_SECONDS)
+                else:
+                    self._failing = False
                 continue
             try:
                 select.select([sock], [], [], PING_EVERY / 4)

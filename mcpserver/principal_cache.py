@@ -15,9 +15,13 @@ process's memory, keyed by the token's digest, and served again only while all o
 - it is younger than MCP_PRINCIPAL_CACHE_SECONDS: a backstop for writes made outside Django (psql) and
   for a bump that Redis refused while other processes could still read the old epoch.
 
-Reading the epoch is one Redis GET. Without Redis (or while its circuit is open) there is no epoch, and
-every request loads its Principal from the database, as it always did. So a regenerated token, a revoked
-grant or a lapsed subscription stops working with the next request after the commit.
+Reading the epoch costs no round trip while this process tracks it (config/redis_tracking.py: Redis
+pushes every change of the key to each process, which takes it in before serving anything), and one Redis
+call otherwise, shared with the token's limit and the athlete's cache version. A busy token's limit is
+checked against slots leased a few at a time (integrations/intervals/ratelimit.py), so most of its calls
+make no Redis round trip at all. Without Redis (or while its circuit is open) there is no epoch, and every
+request loads its Principal from the database, as it always did. So a regenerated token, a revoked grant
+or a lapsed subscription stops working with the next request after the commit.
 """
 
 from __future__ import annotations

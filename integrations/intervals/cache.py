@@ -261,7 +261,8 @@ def note_uncached() -> None:
 
 
 # The version of the athlete a tool call is about, read ahead of its first upstream read: the catalogue
-# reads it in the per-token limiter's round trip (one Redis call for both; one call, one athlete).
+# takes this process's tracked copy (config/redis_tracking.py) or reads it in the per-token limiter's
+# round trip (one Redis call for both; one call, one athlete).
 prefetched: ContextVar[tuple[str, int] | None] = ContextVar("intervals_cache_prefetched", default=None)
 
 
