@@ -65,13 +65,11 @@ def test_it_knows_a_value_until_another_worker_changes_it(other: redis.Redis, pr
     other.set(key, b"41")
     tracker = live(prefix)
     assert tracker.get(key) is MISSING, "nothing is known before it was read"
-    learn(tracker, other, key)
-    assert tracker.get(key) == b"41"
+    assert learn_until_known(tracker, other, key) == b"41"
     other.incr(key)  # another worker's write, as its commit hook makes it
     redis_tracking.barrier(other)
     assert tracker.get(key) is MISSING, "seen with the very next lookup, no waiting"
-    learn(tracker, other, key)
-    assert tracker.get(key) == b"42"
+    assert learn_until_known(tracker, other, key) == b"42"
 
 
 def test_it_never_learns_a_value_that_changed_while_it_was_being_read(other: redis.Redis, prefix: str) -> None:
@@ -96,37 +94,42 @@ def test_it_forgets_everything_on_a_flush_and_on_a_lost_connection(
     key = prefix + "epoch"
     other.set(key, b"5")
     tracker = live(prefix)
-    learn(tracker, other, key)
+    assert learn_until_known(tracker, other, key) == b"5"
     other.flushdb()
     redis_tracking.barrier(other)  # a flush is announced with its own reply, not before it: one round trip
     assert tracker.get(key) is MISSING
     other.set(key, b"6")
-    learn(tracker, other, key)
-    assert tracker.get(key) == b"6"
+    assert learn_until_known(tracker, other, key) == b"6"
     for client_id in tracking_clients(other):  # Redis restarted, or a proxy dropped the connection
         other.client_kill_filter(_id=client_id)
     assert tracker.get(key) is MISSING
     live(prefix)  # connected again after REDIS_RETRY_AFTER_SECONDS
     assert tracker.get(key) is MISSING, "nothing learnt before the loss is served after it"
-    learn(tracker, other, key)
-    assert tracker.get(key) == b"6"
+    assert learn_until_known(tracker, other, key) == b"6"
 
 
 def test_it_stops_trusting_a_connection_that_stopped_answering(
     other: redis.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(redis_tracking, "PING_EVERY", 0.1)
-    monkeypatch.setattr(redis_tracking, "STALE_AFTER", 0.4)
+    monkeypatch.setattr(redis_tracking, "STALE_AFTER", 0.8)
     key = prefix + "epoch"
     other.set(key, b"9")
     tracker = live(prefix)
-    learn(tracker, other, key)
-    other.execute_command("CLIENT", "PAUSE", 1500, "ALL")  # a stalled server: pings go unanswered
-    time.sleep(0.8)
+    learn_until_known(tracker, other, key)
+    other.execute_command("CLIENT", "PAUSE", 2500, "ALL")  # a stalled server: pings go unanswered
+    time.sleep(1.6)
     assert tracker.get(key) is MISSING, "a silent connection vouches for nothing"
     live(prefix)  # the pause is over and a PONG came back
-    learn(tracker, other, key)
-    assert tracker.get(key) == b"9"
+    assert learn_until_known(tracker, other, key) == b"9"
+
+
+def learn_until_known(tracker: redis_tracking.Tracker, client: redis.Redis, key: str) -> Any:
+    """Learn `key`, again if a heartbeat was late on a loaded machine (nothing is learnt meanwhile)."""
+    deadline = time.monotonic() + 5
+    while (value := tracker.get(key)) is MISSING and time.monotonic() < deadline:
+        learn(tracker, client, key)
+    return value
 
 
 def test_it_tracks_nothing_when_off_or_while_redis_is_down(prefix: str, settings: Any) -> None:
@@ -156,8 +159,7 @@ def test_it_authenticates_and_gives_up_quietly_where_tracking_is_refused(
         key = prefix + "epoch"
         other.set(key, b"3")
         tracker = live(prefix)
-        learn(tracker, other, key)
-        assert tracker.get(key) == b"3", "a password in the URL is used"
+        assert learn_until_known(tracker, other, key) == b"3", "a password in the URL is used"
     finally:
         other.acl_deluser(user, allowed)
 
