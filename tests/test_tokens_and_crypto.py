@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import io
+import uuid
+
 import pytest
 from django.core.management import call_command
 from django.db import connection
 
 from accounts import crypto, tokens
 from accounts.actions import ensure_athlete_token, regenerate_token, reveal_token
-from accounts.models import McpToken
+from accounts.emails import outbox_context
+from accounts.models import EmailOutbox, McpToken
+from coaching.models import CoachApiKey
 from integrations.intervals.models import IntervalsLink
 from tests.conftest import make_athlete
 
@@ -65,13 +70,26 @@ def test_it_reencrypts_every_secret_with_the_new_primary_key(settings: object, s
     assert row is not None
     raw = reveal_token(row)
     upstream = IntervalsLink.objects.get(user=athlete).get_token()
+    coach = make_athlete("sam@example.com", athlete_id=None)
+    api_key = CoachApiKey.objects.create(
+        coach=coach,
+        athlete_id="i100004",
+        key_encrypted=crypto.encrypt("sams-api-key", context=CoachApiKey.context(coach.pk)),
+    )
+    email = EmailOutbox.objects.create(key=uuid.uuid4(), kind="coach_invite", to_email="sam@example.com", sealed="")
+    email.sealed = crypto.encrypt('{"text": "your MCP URL"}', context=outbox_context(email.key))
+    email.save()
     settings.ENCRYPTION_KEYS = [("k2", b"k" * 32), *settings.ENCRYPTION_KEYS]  # type: ignore[attr-defined]
-    call_command("reencrypt")
-    row.refresh_from_db()
+    call_command("reencrypt", stdout=io.StringIO())
+    for stored in (row, api_key, email):
+        stored.refresh_from_db()
     link = IntervalsLink.objects.get(user=athlete)
-    assert row.token_encrypted.startswith("v1.k2.") and link.token_encrypted.startswith("v1.k2.")
-    settings.ENCRYPTION_KEYS = settings.ENCRYPTION_KEYS[:1]  # type: ignore[attr-defined]
+    sealed = [row.token_encrypted, link.token_encrypted, api_key.key_encrypted, email.sealed]
+    assert all(s.startswith("v1.k2.") for s in sealed), "every stored secret, coach API keys and unsent emails too"
+    settings.ENCRYPTION_KEYS = settings.ENCRYPTION_KEYS[:1]  # type: ignore[attr-defined]  # the old key dropped
     assert reveal_token(row) == raw and link.get_token() == upstream
+    assert crypto.decrypt(api_key.key_encrypted, context=CoachApiKey.context(coach.pk)) == "sams-api-key"
+    assert crypto.decrypt(email.sealed, context=outbox_context(email.key)) == '{"text": "your MCP URL"}'
 
 
 @pytest.mark.django_db
