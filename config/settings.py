@@ -292,6 +292,10 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = DEBUG
+if DEBUG:
+    # In development WhiteNoise serves straight from the finders; an absent STATIC_ROOT only made it warn
+    # "No directory at staticfiles" on every start.
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard"
