@@ -4,7 +4,7 @@ webhook work recorded during a broker outage, resumed by a real Celery worker on
 Run: BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/threshold_bench .venv/bin/python -m bench.redis_outage
      [--calls 60] [--webhooks 20] [--emails 10]
 The web process runs in the production shape (DEBUG off, Celery publishing) with REDIS_URL pointing at a
-proxy (tests/outage_helpers.FlakyRedis) in front of the bench's Redis database.
+proxy (tests/outage_helpers.FlakyProxy) in front of the bench's Redis database.
 """
 
 from __future__ import annotations
@@ -90,9 +90,9 @@ def main() -> None:
         db = real_redis.rsplit("/", 1)[1]
         # Django in this process publishes for real (the sweep) and reads the shared test helpers.
         setup_django(INTERVALS_BASE_URL=sandbox_url, CELERY_TASK_ALWAYS_EAGER="0", OUTBOX_REQUEUE_AFTER_SECONDS="0")
-        from tests.outage_helpers import FlakyRedis, SmtpSink, collected_static
+        from tests.outage_helpers import FlakyProxy, SmtpSink, collected_static
 
-        proxy = FlakyRedis(upstream_port)
+        proxy = FlakyProxy(upstream_port)
         sink = SmtpSink()
         proxy_url = f"redis://127.0.0.1:{proxy.port}/{db}"
         from django.conf import settings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from django.conf import settings
 from django.db import connection
@@ -16,8 +17,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+def draining() -> bool:
+    """True once shutdown has begun (docker/serve.sh creates the file on SIGTERM): readiness answers 503
+    so the load balancer stops sending, while the workers keep serving what still arrives."""
+    return bool(settings.READINESS_DRAIN_FILE) and os.path.exists(settings.READINESS_DRAIN_FILE)
+
+
 def readyz(request: HttpRequest) -> JsonResponse:
-    """Readiness: the database answers (Redis is optional: tools keep working without it)."""
+    """Readiness: not draining, and the database answers (Redis is optional: tools keep working without it)."""
+    if draining():
+        return JsonResponse({"status": "draining", "checks": {}}, status=503)
     checks: dict[str, str] = {}
     try:
         with connection.cursor() as cursor:

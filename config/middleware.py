@@ -1,4 +1,5 @@
-"""Security headers Django's own middleware does not set: Content-Security-Policy and Permissions-Policy.
+"""Two middlewares: security headers Django's own middleware does not set (Content-Security-Policy,
+Permissions-Policy), and a short 503 page while the database is unreachable.
 
 HSTS, nosniff, the referrer policy and COOP come from django.middleware.security (settings). Views may
 set a stricter header of their own (pages showing a token send `Referrer-Policy: no-referrer`); this
@@ -7,11 +8,15 @@ middleware only fills in what is missing.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+
+logger = logging.getLogger(__name__)
 
 # Chromium applies form-action to the redirects that follow a form POST too: the Intervals.icu OAuth
 # connect form and the Checkout/Portal forms end at another origin.
@@ -52,4 +57,43 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Content-Security-Policy", content_security_policy())
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=()")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
+
+# What "the database is unreachable" looks like from a view: a refused or dropped connection, or no pooled
+# connection within DB_POOL_TIMEOUT.
+def database_unavailable(exc: BaseException) -> bool:
+    from django.db import InterfaceError, OperationalError
+
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    try:
+        from psycopg_pool import PoolTimeout
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        return False
+    return isinstance(exc, PoolTimeout)
+
+
+class DatabaseUnavailableMiddleware:
+    """A page that needs the database while it is down answers a short 503 with `Retry-After`, like
+    `/mcp` does, instead of Django's 500 page and a traceback per request in the log.
+
+    Last in MIDDLEWARE, so its `process_exception` is asked first about an exception a view raised.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not database_unavailable(exception):
+            return None
+        # The view's name, not the path: some paths carry one-time links.
+        view = request.resolver_match.url_name if request.resolver_match else "?"
+        logger.warning("page %s: database unavailable (%s)", view, type(exception).__name__)
+        response = HttpResponse(render_to_string("503.html"), status=503)
+        response["Retry-After"] = "5"
+        response["Cache-Control"] = "no-store"
         return response

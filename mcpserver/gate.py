@@ -17,6 +17,7 @@ from mcp.server.mcpserver import MCPServer
 from starlette.types import Message, Receive, Scope, Send
 
 from accounts import tokens
+from config.middleware import database_unavailable
 from mcpserver import principal_cache, read_log
 from mcpserver.principal import Principal
 
@@ -140,8 +141,12 @@ class TokenGate:
             principal.deferred_log = []
             scope.setdefault("state", {})["principal"] = principal
             await self.server.session_manager.handle_request(scope, receive, tracking_send)
-        except Exception:
-            logger.exception("MCP gate failure")
+        except Exception as exc:
+            if database_unavailable(exc):
+                # One line, not a traceback per request while PostgreSQL is down.
+                logger.warning("MCP gate: database unavailable (%s)", type(exc).__name__)
+            else:
+                logger.exception("MCP gate failure")
             if not started:
                 body = b'{"error":"unavailable","message":"Threshold is temporarily unavailable. Try again shortly."}'
                 await _respond(send, 503, body, [(b"retry-after", b"5")])

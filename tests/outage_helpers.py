@@ -1,7 +1,8 @@
 """Helpers for the trouble tests: a private redis-server, a Redis that fails on demand, a mail server that
 can stall, and the product's web and Celery processes in the production shape.
 
-`FlakyRedis` is a TCP proxy in front of the private redis-server whose mode the test switches at run time:
+`FlakyProxy` is a TCP proxy (in front of the private redis-server, or of PostgreSQL) whose mode the test
+switches at run time:
 - "up": bytes pass both ways;
 - "refused": nothing listens on the port (connection refused) and open connections are dropped;
 - "blackhole": connections are accepted and read, and nothing is ever answered;
@@ -25,6 +26,7 @@ from typing import IO
 import httpx
 import pytest
 import redis
+from django.conf import settings as dj_settings
 
 from tests.conftest import free_port
 from tests.stack_helpers import ROOT, production_env
@@ -57,7 +59,7 @@ def private_redis() -> Iterator[int]:
     proc.wait(timeout=10)
 
 
-class FlakyRedis:
+class FlakyProxy:
     """A proxy to 127.0.0.1:`upstream_port` that can refuse, black-hole or stall (see the module docstring)."""
 
     def __init__(self, upstream_port: int) -> None:
@@ -71,6 +73,11 @@ class FlakyRedis:
 
     def url(self, db: int = 0) -> str:
         return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def postgres_url(self) -> str:
+        """The test database, reached through this proxy (which must front PostgreSQL's port)."""
+        db = dj_settings.DATABASES["default"]
+        return f"postgres://{db['USER']}@127.0.0.1:{self.port}/{db['NAME']}"
 
     def _listen(self) -> None:
         listener = socket.socket()

@@ -27,7 +27,7 @@ from integrations.stripe.models import StripeEvent
 from tests.billing_helpers import sign
 from tests.conftest import MARA, Sandbox, free_port, make_athlete
 from tests.outage_helpers import (
-    FlakyRedis,
+    FlakyProxy,
     Proc,
     SmtpSink,
     private_redis,
@@ -47,8 +47,8 @@ BUDGET_SECONDS = 2.0
 
 
 @pytest.fixture(scope="module")
-def flaky(private_redis: int) -> Iterator[FlakyRedis]:
-    proxy = FlakyRedis(private_redis)
+def flaky(private_redis: int) -> Iterator[FlakyProxy]:
+    proxy = FlakyProxy(private_redis)
     yield proxy
     proxy.close()
 
@@ -62,7 +62,7 @@ def smtp() -> Iterator[SmtpSink]:
 
 @pytest.fixture(scope="module")
 def web(
-    flaky: FlakyRedis, smtp: SmtpSink, sandbox: Sandbox, django_db_setup: None, django_db_blocker: Any
+    flaky: FlakyProxy, smtp: SmtpSink, sandbox: Sandbox, django_db_setup: None, django_db_blocker: Any
 ) -> Iterator[str]:
     """One production-shape web process for the module; its Redis is the flaky proxy."""
     port = free_port()
@@ -83,7 +83,7 @@ def web(
 
 
 @pytest.fixture(autouse=True)
-def _redis_back_up(flaky: FlakyRedis, private_redis: int) -> Iterator[None]:
+def _redis_back_up(flaky: FlakyProxy, private_redis: int) -> Iterator[None]:
     flaky.set_mode("up")
     redis.Redis(port=private_redis).flushall()
     yield
@@ -117,7 +117,7 @@ async def _timed_calls(url: str, calls: list[tuple[str, dict[str, Any]]]) -> lis
 
 @pytest.mark.parametrize("mode", ["refused", "blackhole", "stall"])
 def test_it_answers_an_athletes_tool_calls_within_two_seconds_while_redis_is(
-    mode: str, web: str, flaky: FlakyRedis, sandbox: Sandbox
+    mode: str, web: str, flaky: FlakyProxy, sandbox: Sandbox
 ) -> None:
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
     url = athlete_url(web, mara)
@@ -137,7 +137,7 @@ def test_it_answers_an_athletes_tool_calls_within_two_seconds_while_redis_is(
 
 
 def test_it_uses_the_shared_cache_again_once_redis_is_back(
-    web: str, flaky: FlakyRedis, sandbox: Sandbox, private_redis: int
+    web: str, flaky: FlakyProxy, sandbox: Sandbox, private_redis: int
 ) -> None:
     """While Redis is away the read cache is bypassed (nothing half-stored); after it the circuit closes by
     itself and answers are shared through Redis again."""
@@ -179,7 +179,7 @@ class Browser:
 
 @pytest.mark.parametrize("mode", ["refused", "blackhole"])
 def test_it_keeps_the_pages_up_and_limits_in_their_documented_direction_while_redis_is(
-    mode: str, web: str, flaky: FlakyRedis
+    mode: str, web: str, flaky: FlakyProxy
 ) -> None:
     make_athlete("aroha@example.com", athlete_id=None)
     flaky.set_mode(mode)
@@ -234,7 +234,7 @@ def _queued(client: redis.Redis) -> list[str]:
 
 @pytest.mark.parametrize("mode", ["refused", "stall"])
 def test_it_keeps_an_email_and_a_webhook_through_a_broker_outage_and_handles_each_once_after(
-    mode: str, web: str, flaky: FlakyRedis, smtp: SmtpSink, private_redis: int
+    mode: str, web: str, flaky: FlakyProxy, smtp: SmtpSink, private_redis: int
 ) -> None:
     """ "stall" is the nasty case: the publish reaches Redis but its reply never comes back, so the sender
     believes it failed while the message is queued, and the sweep queues it a second time."""
