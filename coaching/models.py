@@ -19,6 +19,8 @@ class AccessLogEntry(models.Model):
         OK = "ok", "OK"
         ERROR = "error", "Error"
         PREVIEW = "preview", "Preview (dry run)"
+        # A write whose row was journaled but never completed (see mcpserver.journal): it may have happened.
+        PENDING = "pending", "Outcome unknown"
 
     token = models.ForeignKey(McpToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # The Threshold user who owns the athlete's Intervals.icu link (whose log this is).

@@ -20,7 +20,7 @@ from starlette.applications import Starlette  # noqa: E402
 from starlette.routing import BaseRoute, Mount, Route  # noqa: E402
 
 from config.logging_filters import install_record_factory  # noqa: E402
-from mcpserver import read_log  # noqa: E402
+from mcpserver import journal, read_log  # noqa: E402
 from mcpserver.gate import TokenGate  # noqa: E402
 from mcpserver.server import build_mcp  # noqa: E402
 
@@ -50,6 +50,7 @@ def build_application(*, mount_sandbox: bool | None = None) -> Starlette:
                 yield
             finally:
                 await read_log.drain()  # the read calls' rows still queued or being written
+                await journal.drain()  # write rows whose completion is still being retried
 
     return Starlette(routes=routes, lifespan=lifespan)
 

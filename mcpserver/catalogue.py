@@ -26,6 +26,7 @@ from coaching.actions import WriteRecord
 from integrations.intervals import cache as intervals_cache
 from integrations.intervals import errors
 from integrations.intervals.ratelimit import NOT_READ, RateLimitExceeded, get_token_limiter
+from mcpserver import journal
 from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess, AthleteResolutionError, Principal, resolve_athlete
 
@@ -259,6 +260,16 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
         return error_result(
             f"Too many calls through this MCP URL right now; retry after about {max(1, math.ceil(exc.wait_seconds))} s."
         )
+    journal_id: int | None = None
+    if not spec.read_only:
+        # A write's access-log row is on disk before anything is asked of Intervals.icu (mcpserver.journal).
+        target = _write_athlete(spec, principal, args)
+        if target is not None:
+            try:
+                journal_id = await run_db(journal.begin, **_log_row(spec, principal, target))
+            except Exception as exc:
+                logger.warning("%s refused: journal unavailable (%s)", spec.name, type(exc).__name__)
+                return error_result(journal.refusal(spec.name))
     answer_key = _answer_key(spec, ahead_access, args) if ahead_access is not None and version >= 0 else None
     remembered = intervals_cache.memo.get_entry(answer_key, version) if answer_key is not None else None
     # Write tools read what they are about to change (the undo pre-image) fresh, never from the cache.
@@ -297,13 +308,25 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
             _remember(answer_key, tracked, call, result)
     if result is not None and call.resolved is not None and call.resolved.hidden:
         result = redact(result, call.resolved.hidden, call.resolved.name)
-    await _log_call(spec, call, result, message)
+    await _log_call(spec, call, result, message, journal_id)
     if result is None:
         return error_result(message)
     return CallToolResult(
         content=[TextContent(type="text", text=result.text)],
         structured_content=result.data,
     )
+
+
+def _write_athlete(spec: ToolSpec, principal: Principal, args: ToolInput) -> AthleteAccess | None:
+    """The athlete a write call will act on, resolved as the tool will resolve it (None: the tool will
+    refuse before any upstream request, so there is nothing to journal)."""
+    if not isinstance(args, AthleteInput):
+        return None
+    tool = None if spec.group == "coach" else spec.name
+    try:
+        return resolve_athlete(principal, args.athlete, tool=tool, scope=spec.scope, read_only=False)
+    except AthleteResolutionError:
+        return None
 
 
 def _cached_athlete(spec: ToolSpec, principal: Principal, args: ToolInput) -> AthleteAccess | None:
@@ -371,8 +394,23 @@ def token_bucket(token_id: int) -> str:
     return f"{settings.CACHES['default'].get('KEY_PREFIX') or 'thr'}:mcp:token:{token_id}"
 
 
-async def _log_call(spec: ToolSpec, call: ToolCall, result: ToolResult | None, error: str) -> None:
-    """Append the call to the athlete's access log. A logging failure never fails the tool."""
+def _log_row(spec: ToolSpec, principal: Principal, access: AthleteAccess | None) -> dict[str, Any]:
+    """Who called which tool on which athlete: the fields every access-log row starts from."""
+    own = access is not None and principal.user_id == access.link_user_id
+    return {
+        "token_id": principal.token_id,
+        "actor_label": "Your assistant" if own or access is None else f"Coach {principal.display_name}",
+        "tool": spec.name,
+        "athlete_id": access.athlete_id if access else "",
+        "athlete_user_id": access.link_user_id if access else principal.user_id,
+    }
+
+
+async def _log_call(
+    spec: ToolSpec, call: ToolCall, result: ToolResult | None, error: str, journal_id: int | None = None
+) -> None:
+    """Append the call to the athlete's access log (or complete its journal row). A logging failure
+    never fails the tool."""
     from coaching.actions import record_tool_call
 
     principal, access = call.principal, call.resolved
@@ -382,13 +420,17 @@ async def _log_call(spec: ToolSpec, call: ToolCall, result: ToolResult | None, e
         outcome, summary = "preview", result.text
     else:
         outcome, summary = "ok", result.text
-    own = access is not None and principal.user_id == access.link_user_id
+    if journal_id is not None:
+        done = journal.Completion(
+            outcome=outcome,
+            summary=summary,
+            write=result.write if result else None,
+            undo_of_id=result.undo_of_id if result else None,
+        )
+        await journal.complete(journal_id, done)
+        return
     row: dict[str, Any] = {
-        "token_id": principal.token_id,
-        "actor_label": "Your assistant" if own or access is None else f"Coach {principal.display_name}",
-        "tool": spec.name,
-        "athlete_id": access.athlete_id if access else "",
-        "athlete_user_id": access.link_user_id if access else principal.user_id,
+        **_log_row(spec, principal, access),
         "outcome": outcome,
         "summary": summary,
         "is_write": not spec.read_only,
@@ -400,7 +442,6 @@ async def _log_call(spec: ToolSpec, call: ToolCall, result: ToolResult | None, e
         principal.deferred_log.append({**row, "at": dj_timezone.now()})
         return
     try:
-        # Writes are journaled before the answer goes out: their pre-image is what makes undo possible.
         await run_db(record_tool_call, **row)
     except Exception:
         logger.exception("could not record the access log for %s", spec.name)
