@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+
 from coaching.actions import WriteRecord
 from coaching.models import AccessLogEntry
 from mcpserver.db import run_db
@@ -73,7 +74,8 @@ async def complete(entry_id: int, done: Completion) -> None:
     try:
         await run_db(finish, entry_id, done)
     except Exception as exc:
-        logger.warning("journal row %s not completed yet (%s); retrying in the background", entry_id, type(exc).__name__)
+        reason = type(exc).__name__
+        logger.warning("journal row %s not completed yet (%s); retrying in the background", entry_id, reason)
         task = asyncio.get_running_loop().create_task(_retry(entry_id, done))
         _retrying.add(task)
         task.add_done_callback(_retrying.discard)

@@ -180,7 +180,7 @@ def test_it_drains_on_sigterm_readiness_first_then_stops(tmp_path: Any) -> None:
 def test_it_refuses_a_write_it_cannot_journal_and_changes_nothing_upstream(
     web_cached: tuple[str, Proc], database: FlakyProxy, sandbox: Sandbox
 ) -> None:
-    base, proc = web_cached
+    base, _proc = web_cached
     mcp = _mara_url(base, sandbox)
     with httpx.Client(timeout=10) as client:
         assert _whoami(client, mcp).status_code == 200
@@ -213,7 +213,8 @@ def test_a_write_that_outlives_the_database_is_journaled_when_it_returns(
             assert _whoami(client, mcp).status_code == 200
             call = threading.Thread(target=lambda: answers.append(_call(client, mcp, "push_workout", _push(name))))
             call.start()
-            wait_for(lambda: AccessLogEntry.objects.filter(tool="push_workout", outcome="pending").exists(), 5, "the pending row")
+            started = AccessLogEntry.objects.filter(tool="push_workout", outcome="pending")
+            wait_for(started.exists, 5, "the pending row")
             database.set_mode("refused")
             call.join(timeout=20)
     finally:
