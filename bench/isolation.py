@@ -24,7 +24,10 @@ Answer classes (each must hold exactly one distinct answer, after removing the e
   reach. Upstream: only GETs, only the acting athlete's credential, only on that athlete's own collection;
 - "dead": every dead token on every tool and both URL shapes: one byte-identical 404, zero upstream.
 Controls: the same tools on the acting athlete's own objects succeed (writes as dry runs), so a refusal is
-about ownership, never about arguments. Exits non-zero on any failure.
+about ownership, never about arguments.
+Hidden data classes, by value: distinctive values planted in Diego's wellness never reach Coach Partial (HRV
+hidden), nor, under each hidden class, the answers of a coach who logs wellness over them and previews and
+runs `undo_last_write`; a coach who hides nothing sees them. Exits non-zero on any failure.
 """
 
 from __future__ import annotations
@@ -597,6 +600,7 @@ class Report:
     failures: list[str] = field(default_factory=list)
     answers: dict[tuple[str, ...], set[str]] = field(default_factory=lambda: defaultdict(set))
     object_upstream: Counter[str] = field(default_factory=Counter)
+    hidden_previews: int = 0
 
     def fail(self, message: str) -> None:
         self.failures.append(message)
@@ -659,32 +663,102 @@ def check(world: World, outcomes: list[Outcome], controls: list[Outcome], report
     return report
 
 
-def hidden_class_check(world: World, report: Report) -> None:
-    """Coach Partial reads Diego's wellness without the HRV class he hid (no key, no value)."""
-    from mcpserver.catalogue import HIDDEN_KEYS
+# Distinctive values planted in Diego's wellness for the hidden-class checks, and how they show in answers
+# (a number not inside a longer one). The wellness comment may mention anything: every hidden class hides it.
+HIDDEN_PLANT = {
+    "weight": 71.3,
+    "hrv": 83.2,
+    "restingHR": 47,
+    "sleepSecs": 26460,  # 7.35 h
+    "menstrualPhase": "LUTEAL",
+    "comments": "marker-notes-wellness",
+}
+_N = r"(?<![\d.:]){}(?![\d])"
+HIDDEN_MARKERS: dict[str, list[str]] = {
+    "weight": [_N.format(r"71\.3")],
+    "hrv": [_N.format(r"83\.2"), _N.format("47")],
+    "sleep": [_N.format(r"7\.35")],
+    "menstrual": ["(?i)luteal"],
+    "location": [],  # a wellness record has no location: the class is checked through the comment alone
+    "notes": ["marker-notes-wellness"],
+}
+HIDDEN_COMMENT = "marker-notes-wellness"
+HIDDEN_CLASSES = ("weight", "hrv", "sleep", "menstrual", "location", "notes")
 
-    result = asyncio.run(_call(world, world.token("coach:partial"), [("get_wellness", {"athlete": DIEGO})]))[0]
-    if result.is_error:
-        report.fail(f"hidden-class control failed: {text_of(result)}")
+
+def _blob(result: Any) -> str:
+    """An answer's text and structured content, without the access-log id it may echo (a counter)."""
+    data = dict(result.structured_content or {})
+    if isinstance(data.get("undone"), dict):
+        data["undone"] = {k: v for k, v in data["undone"].items() if k != "entry_id"}
+    return text_of(result) + "\n" + json.dumps(data, ensure_ascii=False)
+
+
+def _plant_hidden(world: World, state: Any) -> None:
+    data = state.athletes[DIEGO]
+    for back in range(3):
+        state.put_wellness(data, world.today[DIEGO] - dt.timedelta(days=back), HIDDEN_PLANT)
+
+
+def hidden_class_check(world: World, report: Report, state: Any) -> None:
+    """Hidden classes, checked by value. Distinctive values are planted in Diego's wellness; Coach Partial
+    (HRV hidden) reads it without them. Then, under every hidden class (and under none, as a control), a
+    coach allowed to log wellness on Diego writes over the planted values and previews `undo_last_write`:
+    the preview must not show the planted values of the hidden class (nor the wellness comment), which
+    the control coach sees."""
+    from accounts.actions import reveal_token
+    from accounts.models import User
+    from coaching.actions import invite_coach
+
+    _plant_hidden(world, state)
+    partial = world.token("coach:partial")
+    own = world.token("athlete:diego")
+    read = asyncio.run(_call(world, partial, [("get_wellness", {"athlete": DIEGO})]))[0]
+    mine = asyncio.run(_call(world, own, [("get_wellness", {})]))[0]
+    if read.is_error or mine.is_error:
+        report.fail(f"hidden-class control failed: {text_of(read)} / {text_of(mine)}")
         return
+    for pattern in [*HIDDEN_MARKERS["hrv"][:1], HIDDEN_COMMENT]:
+        if not re.search(pattern, _blob(mine)):
+            report.fail(f"Diego's own get_wellness does not show the planted {pattern!r}: the check proves nothing")
+        if re.search(pattern, _blob(read)):
+            report.fail(f"hidden HRV value {pattern!r} shown to Coach Partial in get_wellness")
 
-    def keys(obj: Any) -> Iterable[str]:
-        if isinstance(obj, dict):
-            for k, v in obj.items():
-                yield str(k)
-                yield from keys(v)
-        elif isinstance(obj, list):
-            for v in obj:
-                yield from keys(v)
-                if isinstance(v, str):
-                    yield v
-
-    shown = {k.lower() for k in keys(result.structured_content or {})}
-    bad = [k for k in shown if any(f in k.split("_") or k == f for f in HIDDEN_KEYS["hrv"])]
-    if "resting_hr" in shown or not shown:
-        bad.append("resting_hr" if shown else "(an empty answer proves nothing)")
-    if bad:
-        report.fail(f"hidden HRV class shown to Coach Partial: {bad}")
+    diego = User.objects.get(email="diego@example.com")
+    logged = {"weight_kg": 70.1, "resting_hr": 50, "hrv_ms": 60.5, "sleep_hours": 6.5, "soreness": 2, "notes": "x"}
+    for hidden in ("", *HIDDEN_CLASSES):
+        grant = invite_coach(
+            diego,
+            f"hides-{hidden or 'nothing'}@coach.example",
+            ["log_wellness", "undo_last_write"],
+            hidden=[hidden] if hidden else [],
+        )
+        assert grant.coach_token is not None
+        coach = Token(f"coach:hides-{hidden}", reveal_token(grant.coach_token), "coach", {DIEGO: frozenset()})
+        _plant_hidden(world, state)
+        calls = [
+            ("log_wellness", {"athlete": DIEGO, **logged, "dry_run": False}),
+            ("undo_last_write", {"athlete": DIEGO, "dry_run": True}),
+            ("undo_last_write", {"athlete": DIEGO, "dry_run": False}),  # puts the planted values back
+        ]
+        answers = asyncio.run(_call(world, coach, calls))
+        failed = [f"{tool}: {text_of(r)}" for (tool, _), r in zip(calls, answers, strict=True) if r.is_error]
+        if failed:
+            report.fail(f"hidden-class undo check ({hidden or 'nothing'} hidden) failed: {failed}")
+            continue
+        preview = _blob(answers[1])
+        report.hidden_previews += 1
+        if not hidden:
+            missing = [
+                p for c in HIDDEN_CLASSES for p in HIDDEN_MARKERS[c] if c != "menstrual" and not re.search(p, preview)
+            ]
+            if missing:
+                report.fail(f"the undo preview of a coach who hides nothing misses {missing}: the check proves nothing")
+            continue
+        for pattern in [*HIDDEN_MARKERS[hidden], HIDDEN_COMMENT]:
+            for answer, name in ((answers[0], "log_wellness"), (answers[1], "undo preview"), (answers[2], "undo")):
+                if re.search(pattern, _blob(answer)):
+                    report.fail(f"{hidden} hidden, yet {name} shows {pattern!r}: {_blob(answer)[:300]}")
 
 
 def subset(cases: list[Case], per_class: int, always: Callable[[Case], bool] | None = None) -> list[Case]:
@@ -777,7 +851,7 @@ def main() -> None:
         controls = run_cases(world, state, control_cases(world))
         forbidden_s = time.perf_counter() - started
         report = check(world, outcomes, controls)
-        hidden_class_check(world, report)
+        hidden_class_check(world, report, state)
         started = time.perf_counter()
         dead_answers, dead_calls, dead_upstream, client_refused = run_dead(world, state, REGISTRY)
         dead_s = time.perf_counter() - started
@@ -809,6 +883,7 @@ def main() -> None:
         "answer classes athlete / object": f"{classes['athlete']} / {classes['object']}",
         "classes with exactly 1 answer": f"{distinct['athlete']} / {distinct['object']}",
         "dead-token distinct answers": len(dead_answers),
+        "undo previews checked by value (hidden classes + control)": report.hidden_previews,
         "upstream requests, athlete refusals": sum(len(o.upstream) for o in athlete_out),
         "upstream requests, object refusals": sum(len(o.upstream) for o in object_out),
         "upstream requests, dead tokens": dead_upstream,

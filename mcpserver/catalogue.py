@@ -26,7 +26,7 @@ from coaching.actions import WriteRecord
 from integrations.intervals import cache as intervals_cache
 from integrations.intervals import errors
 from integrations.intervals.ratelimit import NOT_READ, RateLimitExceeded, get_token_limiter
-from mcpserver import journal
+from mcpserver import journal, redact
 from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess, AthleteResolutionError, Principal, resolve_athlete
 
@@ -306,15 +306,15 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
             message = f"{spec.name} failed because of an internal error on Threshold's side. It was logged; try again."
         else:
             _remember(answer_key, tracked, call, result)
-    if result is not None and call.resolved is not None and call.resolved.hidden:
-        result = redact(result, call.resolved.hidden, call.resolved.name)
+    # The athlete's access log keeps the whole answer (they always see everything about their own data);
+    # a coach the athlete hid data classes from gets it without them (mcpserver/redact.py).
     await _log_call(spec, call, result, message, journal_id)
     if result is None:
         return error_result(message)
-    return CallToolResult(
-        content=[TextContent(type="text", text=result.text)],
-        structured_content=result.data,
-    )
+    data, text = result.data, result.text
+    if call.resolved is not None and call.resolved.hidden:
+        data, text = redact.answer(spec.name, data, text, call.resolved.hidden, call.resolved.name)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
 def _write_athlete(spec: ToolSpec, principal: Principal, args: ToolInput) -> AthleteAccess | None:
@@ -445,50 +445,6 @@ async def _log_call(
         await run_db(record_tool_call, **row)
     except Exception:
         logger.exception("could not record the access log for %s", spec.name)
-
-
-# What each hideable data class covers, as key fragments of our answers (all tools use these names).
-HIDDEN_KEYS: dict[str, tuple[str, ...]] = {
-    "weight": ("weight", "w_per_kg", "body_fat", "bodyfat"),
-    "hrv": ("hrv", "resting_hr", "readiness"),
-    "sleep": ("sleep",),
-    "menstrual": ("menstrual",),
-    "location": ("location", "city", "country", "latlng", "lat", "lng", "weather", "temp_c"),
-    "notes": ("comment", "notes"),
-}
-
-
-def _hidden(key: str, fragments: tuple[str, ...]) -> bool:
-    k = key.lower()
-    return any(k == f or k.startswith(f + "_") or k.endswith("_" + f) or f in k.split("_") for f in fragments)
-
-
-def _strip(obj: Any, fragments: tuple[str, ...]) -> Any:
-    if isinstance(obj, dict):
-        if isinstance(obj.get("columns"), list) and isinstance(obj.get("rows"), list):
-            # Column/row tables: drop hidden columns from the header and every row.
-            keep = [i for i, c in enumerate(obj["columns"]) if not (isinstance(c, str) and _hidden(c, fragments))]
-            obj = {
-                **obj,
-                "columns": [obj["columns"][i] for i in keep],
-                "rows": [[row[i] for i in keep] if isinstance(row, list) else row for row in obj["rows"]],
-            }
-        return {k: _strip(v, fragments) for k, v in obj.items() if not _hidden(str(k), fragments)}
-    if isinstance(obj, list):
-        return [_strip(v, fragments) for v in obj]
-    return obj
-
-
-def redact(result: ToolResult, hidden: frozenset[str], athlete_name: str) -> ToolResult:
-    """Remove the data classes an athlete hid from this coach, whatever tool produced the answer.
-
-    Deny by default: the structured answer loses every matching field, and the one-line text (which
-    cannot be filtered field by field) is replaced by a neutral summary.
-    """
-    fragments = tuple(f for cls in sorted(hidden) for f in HIDDEN_KEYS.get(cls, (cls,)))
-    data = _strip(result.data, fragments)
-    text = f"Answer about {athlete_name}; {', '.join(sorted(hidden))} data hidden by the athlete's grant."
-    return ToolResult(data=data, text=text, write=result.write, preview=result.preview, undo_of_id=result.undo_of_id)
 
 
 def wire_result(result: CallToolResult) -> dict[str, Any]:

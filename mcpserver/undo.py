@@ -32,7 +32,7 @@ from coaching.models import AccessLogEntry
 from integrations.intervals import errors
 from integrations.intervals.client import IntervalsClient
 from integrations.intervals.models import IntervalsLink
-from mcpserver import present
+from mcpserver import present, redact
 from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess, own_link_access
 
@@ -318,9 +318,12 @@ async def _plan_wellness(client: IntervalsClient, access: AthleteAccess, entry: 
     current = current if isinstance(current, dict) else {}
     changed = [k for k in pre if k in post and not _same(current.get(k), post[k])]
     if changed:
+        # Named as log_wellness names them; a coach is told only of the fields they may see.
+        shown = redact.visible("undo_last_write", wellness_shown(dict.fromkeys(changed)), access.hidden)
+        which = f" ({', '.join(shown)})" if shown else ""
         raise UndoError(
-            f"The wellness record of {day} was changed after this write ({', '.join(changed)}); undoing would "
-            "discard that. Log the values you want instead."
+            f"The wellness record of {day} was changed after this write{which}; undoing would discard that. "
+            "Log the values you want instead."
         )
     restore = {k: (v if v is not None else ("" if k in _TEXT_FIELDS else -1)) for k, v in pre.items()}
 
@@ -331,9 +334,32 @@ async def _plan_wellness(client: IntervalsClient, access: AthleteAccess, entry: 
         after = {k: saved.get(k) for k in pre}
         return WriteRecord("wellness.update", day, before, after)
 
-    data = {"date": day, "restore": {k: pre[k] for k in pre}, "current": {k: current.get(k) for k in pre}}
-    return _Plan(f"put {access.name}'s wellness of {day} back to {_values(pre)}", data, put_back)
+    back, now = wellness_shown(pre), wellness_shown({k: current.get(k) for k in pre})
+    data = {"date": day, "restore": back, "current": now, "units": wellness_units(back)}
+    return _Plan(f"put {access.name}'s wellness of {day} back to {_values(back)}", data, put_back)
 
 
 def _values(values: dict[str, Any]) -> str:
     return ", ".join(f"{k} {'(empty)' if v in (None, '') else v}" for k, v in values.items())
+
+
+def wellness_shown(values: dict[str, Any]) -> dict[str, Any]:
+    """Upstream wellness fields (`restingHR`, `sleepSecs`...) under the names and units log_wellness uses
+    (`resting_hr`, `sleep_hours`...): the names the answer's readers and its redaction know. A field
+    log_wellness never writes keeps its upstream name (and is hidden from a coach with hidden classes)."""
+    from mcpserver.tools.writes_wellness import WELLNESS_FIELDS
+
+    ours = {upstream: name for name, (upstream, _unit) in WELLNESS_FIELDS.items()}
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        name = ours.get(key, key)
+        if name == "sleep_hours" and isinstance(value, int | float):
+            value = round(float(value) / 3600, 2)
+        out[name] = value
+    return out
+
+
+def wellness_units(values: dict[str, Any]) -> dict[str, str]:
+    from mcpserver.tools.writes_wellness import WELLNESS_FIELDS
+
+    return {name: WELLNESS_FIELDS[name][1] for name in values if name in WELLNESS_FIELDS}

@@ -72,7 +72,8 @@ def test_it_refuses_every_kind_of_forbidden_athlete_and_every_dead_token_the_sam
         and o.case.kind == "ungranted tool, athlete omitted"
     ]
     assert sam_push.raw.startswith(f"No athlete '{DIEGO}' with push_workout on this MCP URL."), sam_push.raw
-    isolation.hidden_class_check(world, report)
+    isolation.hidden_class_check(world, report, sandbox.state)
+    assert report.hidden_previews == 7  # one coach per hidden class, one hiding nothing
     assert not report.failures, failures(report)
 
     tools = ["whoami", "get_training_history", "push_workout", "list_athletes", "undo_last_write"]
