@@ -29,6 +29,7 @@ from tests.test_browser_layout import (  # noqa: F401 - fixtures
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
+SITE_CSS = Path(__file__).resolve().parent.parent / "static" / "css" / "site.css"
 BLOCKING = {"serious", "critical"}
 
 RUN_AXE = """async () => {
@@ -38,6 +39,31 @@ RUN_AXE = """async () => {
     nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ") + " :: " + n.failureSummary),
   }));
 }"""
+
+
+def contrast(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    high, low = sorted([luminance(foreground), luminance(background)], reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_it_keeps_every_text_colour_of_the_palette_at_4_5_to_1_or_more() -> None:
+    """The palette itself, so a colour on a page no walk reaches is held to the same bar."""
+    palette = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-f]{6})", SITE_CSS.read_text()))
+    white = "#ffffff"
+    for text in ["ink", "muted", "accent", "accent-dark", "ok", "warn", "bad"]:
+        for background in [white, palette["bg"], "#fff3bf", "#fff5f5", "#fff9db", "#e7f5ff", "#ebfbee"]:
+            assert contrast(palette[text], background) >= 4.5, (text, background)
+    assert contrast(palette["accent-ink"], palette["accent"]) >= 4.5  # button labels
+    assert contrast(palette["accent-ink"], palette["accent-dark"]) >= 4.5  # hovered buttons
+    assert contrast(palette["focus"], white) >= 3 and contrast(palette["focus"], palette["bg"]) >= 3  # non-text
+    assert round(contrast(palette["accent"], white), 2) == 5.62  # the figure site.css states
 
 
 def axe_violations(page: Any) -> list[dict[str, Any]]:
