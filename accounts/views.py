@@ -7,7 +7,8 @@ from typing import cast
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 
 from accounts import billing
@@ -29,6 +30,19 @@ SCOPE_LABELS = {
 
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "home.html")
+
+
+def privacy(request: HttpRequest) -> HttpResponse:
+    return render(request, "legal/privacy.html")
+
+
+def terms(request: HttpRequest) -> HttpResponse:
+    return render(request, "legal/terms.html")
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on pages without an icon link (JSON answers, a PDF): point them at it."""
+    return redirect(static("favicon.ico"), permanent=True)
 
 
 def _scope_rows(link: IntervalsLink | None) -> list[dict[str, str]]:

@@ -1,5 +1,6 @@
-"""Two middlewares: security headers Django's own middleware does not set (Content-Security-Policy,
-Permissions-Policy), and a short 503 page while the database is unreachable.
+"""Three middlewares: security headers Django's own middleware does not set (Content-Security-Policy,
+Permissions-Policy), a short 503 page while the database is unreachable, and the product's 404 page
+under DEBUG.
 
 HSTS, nosniff, the referrer policy and COOP come from django.middleware.security (settings). Views may
 set a stricter header of their own (pages showing a token send `Referrer-Policy: no-referrer`); this
@@ -13,7 +14,8 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.template.loader import render_to_string
 
 logger = logging.getLogger(__name__)
@@ -97,3 +99,29 @@ class DatabaseUnavailableMiddleware:
         response["Retry-After"] = "5"
         response["Cache-Control"] = "no-store"
         return response
+
+
+class NotFoundPageMiddleware:
+    """The product's 404 page, even under DEBUG.
+
+    The embedded default (`make run`) runs with DEBUG on, and there Django answers an unknown address with
+    its technical 404 page, which lists every URL pattern of the site, and a view's 404 with the view's
+    name and message. Visitors get `404.html` instead. With DEBUG off Django renders `404.html` itself, so
+    this does nothing there. A developer who wants the technical page reads `config/urls.py`.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        # No resolver match: the address matched no pattern (Resolver404 happens before any view, so no
+        # `process_exception` sees it). CommonMiddleware, further out, still adds a missing slash.
+        if settings.DEBUG and response.status_code == 404 and request.resolver_match is None:
+            return render(request, "404.html", status=404)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if settings.DEBUG and isinstance(exception, Http404):
+            return render(request, "404.html", status=404)
+        return None

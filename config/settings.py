@@ -11,6 +11,7 @@ import base64
 import hashlib
 import os
 import sys
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -202,6 +203,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "config.middleware.SecurityHeadersMiddleware",
+    "config.middleware.NotFoundPageMiddleware",
     "config.middleware.DatabaseUnavailableMiddleware",
 ]
 
@@ -220,6 +222,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "config.context_processors.site",
+                "accounts.nav.nav",
             ],
         },
     }
@@ -331,6 +334,8 @@ ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 
 # --- Email ------------------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Threshold <hello@threshold.local>")
+# Shown in the footer and on the privacy and terms pages: where people write about their data.
+CONTACT_EMAIL = env_str("CONTACT_EMAIL", parseaddr(DEFAULT_FROM_EMAIL)[1])
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",

@@ -26,3 +26,18 @@ document.addEventListener("click", (event) => {
     box.checked = pick === "all" || (pick === "read" && box.dataset.group === "read");
   });
 });
+
+// Wide tables become stacked cards on a phone (site.css): label each cell with its column's heading.
+// A column whose heading is only for screen readers (an action such as "Undo") needs no visible label.
+document.querySelectorAll("table.log").forEach((table) => {
+  const headings = Array.from(table.querySelectorAll("thead th")).map((th) => {
+    const visible = th.cloneNode(true);
+    visible.querySelectorAll(".sr-only").forEach((hidden) => hidden.remove());
+    return visible.textContent.trim();
+  });
+  table.querySelectorAll("tbody tr").forEach((row) => {
+    Array.from(row.children).forEach((cell, index) => {
+      if (headings[index] && cell.colSpan === 1) cell.dataset.label = headings[index];
+    });
+  });
+});
