@@ -313,8 +313,14 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = _site.scheme or "https"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Threshold] "
-# Every allauth email goes through our outbox (recorded, then sent by a Celery task after commit).
+# Every allauth email goes through our outbox (recorded, then sent by a Celery task after commit), and
+# every typed address is made canonical (accounts.identity) before allauth looks it up or mails it.
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {
+    "login": "accounts.forms.LoginForm",
+    "reset_password": "accounts.forms.ResetPasswordForm",
+    "change_email": "accounts.forms.ChangeEmailForm",
+}
 
 # --- Email ------------------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Threshold <hello@threshold.local>")
