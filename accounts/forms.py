@@ -9,13 +9,27 @@ existing account is exactly the stored one.
 
 from __future__ import annotations
 
+from typing import Any
+
 from allauth.account import forms as allauth_forms
 from allauth.account.adapter import get_adapter
+from django.contrib.auth.hashers import make_password
+from django.http import HttpRequest
 
 
 class LoginForm(allauth_forms.LoginForm):
     def clean_login(self) -> str:
         return str(get_adapter().clean_email(super().clean_login()))
+
+
+class SignupForm(allauth_forms.SignupForm):
+    def try_save(self, request: HttpRequest) -> Any:
+        if self.account_already_exists:
+            # Creating an account hashes the password (hundreds of milliseconds); answering "check your
+            # email" for a registered address did not, so the response time told who is registered. Do the
+            # same work and throw it away.
+            make_password(self.cleaned_data.get("password1"))
+        return super().try_save(request)
 
 
 class ResetPasswordForm(allauth_forms.ResetPasswordForm):

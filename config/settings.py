@@ -318,6 +318,7 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Threshold] "
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_FORMS = {
     "login": "accounts.forms.LoginForm",
+    "signup": "accounts.forms.SignupForm",
     "reset_password": "accounts.forms.ResetPasswordForm",
     "change_email": "accounts.forms.ChangeEmailForm",
 }
