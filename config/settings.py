@@ -137,6 +137,11 @@ TOKEN_PAGE_LIMIT_PER_ADDRESS = env_int("TOKEN_PAGE_LIMIT_PER_ADDRESS", 3)
 TOKEN_PAGE_LIMIT_PER_IP = env_int("TOKEN_PAGE_LIMIT_PER_IP", 20)
 TOKEN_PAGE_LIMIT_WINDOW_SECONDS = env_int("TOKEN_PAGE_LIMIT_WINDOW_SECONDS", 3600)
 
+# --- The admin login (accounts/admin.py): every attempt counts, per client IP and per address -------------
+ADMIN_LOGIN_LIMIT_PER_ADDRESS = env_int("ADMIN_LOGIN_LIMIT_PER_ADDRESS", 5)
+ADMIN_LOGIN_LIMIT_PER_IP = env_int("ADMIN_LOGIN_LIMIT_PER_IP", 20)
+ADMIN_LOGIN_LIMIT_WINDOW_SECONDS = env_int("ADMIN_LOGIN_LIMIT_WINDOW_SECONDS", 300)
+
 # --- Outbox: emails and webhook events recorded but not yet handled are queued again after this --------
 OUTBOX_REQUEUE_AFTER_SECONDS = env_int("OUTBOX_REQUEUE_AFTER_SECONDS", 120)
 EMAIL_MAX_ATTEMPTS = env_int("EMAIL_MAX_ATTEMPTS", 8)
