@@ -1,8 +1,9 @@
 """Threshold settings: one flat file, configured only through the environment.
 
-The embedded default (no environment at all) is a complete development setup: SQLite, Celery tasks
-run eagerly, email printed to the console, the Intervals.icu sandbox mounted in-process, billing off.
-With DEBUG off, start-up refuses to proceed while a required secret is missing.
+DEBUG unset (or empty) means off: production behaviour, and start-up refuses to proceed while a required
+secret is missing. The embedded default (`make run`, which sets DEBUG=1 and nothing else) is a complete
+development setup: SQLite, Celery tasks run eagerly, email printed to the console, the Intervals.icu
+sandbox mounted in-process, billing off, public development secrets.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from config.env import MissingSetting, env_bool, env_float, env_int, env_list, e
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("THRESHOLD_VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env_bool("DEBUG", default=True)
+# Off unless asked for: DEBUG on brings the public development secrets and the open sandbox endpoints.
+DEBUG = env_bool("DEBUG", default=False)
 TESTING = "pytest" in sys.modules or env_bool("THRESHOLD_TESTING")
 
 _DEV_SECRET = "dev-insecure-secret-key-do-not-use-in-production"  # noqa: S105 - embedded default only
