@@ -21,8 +21,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The embedded default is DEBUG=1 (unset means production, which refuses to start without its secrets).
 # SITE_URL follows HOST/PORT: the embedded sandbox and every link it prints are addressed through it.
-RUN_ENV := SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}
+RUN_ENV := DEBUG=1 SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}
 
 run: install
 	$(RUN_ENV) $(PY) manage.py migrate --noinput
@@ -35,7 +36,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy .
+	DEBUG=1 $(VENV)/bin/mypy .
 	$(VENV)/bin/bandit -q -r accounts coaching config integrations mcpserver --severity-level high
 
 bench: install

@@ -12,11 +12,12 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
 from accounts import crypto, tokens
+from accounts.identity import canonical_or_none
 from accounts.models import AuditEvent, McpToken, TokenConfirmation, User
 from accounts.signals import token_regenerated
 
@@ -53,7 +54,31 @@ def _create_token(*, user: User | None, email: str, kind: str) -> tuple[McpToken
 def user_email_verified(user: User) -> bool:
     from allauth.account.models import EmailAddress
 
-    return EmailAddress.objects.filter(user=user, email__iexact=user.email, verified=True).exists()
+    # Exact: stored addresses are canonical (accounts.identity); the database never folds case.
+    return EmailAddress.objects.filter(user=user, email=user.email, verified=True).exists()
+
+
+def verified_owners(address: str) -> QuerySet[User]:
+    """The account whose current address is `address` (canonical), if that address is verified on it."""
+    return User.objects.filter(email=address, emailaddress__email=address, emailaddress__verified=True)
+
+
+def tokens_reached_by(address: str) -> QuerySet[McpToken]:
+    """Live tokens that `address` (canonical, compared exactly) speaks for: every token of the account whose
+    current verified address it is, and tokens with no account (a coach invited at that address).
+
+    An account's tokens are found through the account's address as it is now, never through the address
+    copied onto the token, so an address the owner has left behind reaches nothing."""
+    owners = verified_owners(address).values("pk")
+    return McpToken.objects.filter(Q(user__in=owners) | Q(user__isnull=True, email=address), revoked_at__isnull=True)
+
+
+@transaction.atomic
+def follow_address_change(user: User, new_address: str) -> int:
+    """The owner's address changed (allauth's primary address): their tokens carry the new one."""
+    updated = McpToken.objects.filter(user=user).exclude(email=new_address).update(email=new_address)
+    audit("account.address_changed", actor=user, subject=user, tokens=updated)
+    return updated
 
 
 @transaction.atomic
@@ -117,13 +142,14 @@ def regenerate_own_token(user: User) -> tuple[McpToken, str] | None:
 _LINK_SALT = "threshold.token-link"
 
 
-def _active_tokens_for(email: str) -> list[McpToken]:
-    address = email.strip().lower()
-    return list(
-        McpToken.objects.filter(Q(email__iexact=address) | Q(user__email__iexact=address), revoked_at__isnull=True)
-        .select_related("user")
-        .order_by("kind", "pk")
-    )
+def _active_tokens_for(address: str) -> list[McpToken]:
+    return list(tokens_reached_by(address).select_related("user").order_by("kind", "pk"))
+
+
+def _stored_address(row: McpToken) -> str:
+    # The address as stored on the owner (or, without an account, on the token). It equals the canonical
+    # address that found the row (exact match); taking it from the row says where mail may go.
+    return row.user.email if row.user is not None else row.email
 
 
 def _nonce_hash(nonce: str) -> str:
@@ -133,14 +159,18 @@ def _nonce_hash(nonce: str) -> str:
 @transaction.atomic
 def request_token_link(email: str, action: str) -> None:
     """Email a confirmation link for `action` ("resend" | "regenerate") if `email` owns an active MCP
-    token; do nothing otherwise. The caller answers the same either way (no enumeration)."""
+    token; do nothing otherwise. The caller answers the same either way (no enumeration).
+
+    `email` is made canonical and matched exactly (`tokens_reached_by`); the link goes to the stored
+    address, never to what was typed."""
     from accounts.emails import send_token_confirmation_email
 
     action = TokenConfirmation.Action(action)
-    rows = _active_tokens_for(email)
+    typed = canonical_or_none(email)
+    rows = _active_tokens_for(typed) if typed is not None else []
     if not rows:
         return
-    address = email.strip().lower()
+    address = _stored_address(rows[0])
     nonce = secrets.token_urlsafe(32)
     max_age = settings.TOKEN_LINK_MAX_AGE_SECONDS
     confirmation = TokenConfirmation.objects.create(
@@ -201,7 +231,10 @@ class LinkOutcome:
 def confirm_token_link(signed: str) -> LinkOutcome:
     """Use a confirmation link once. Resend emails the current URL(s), unchanged; regenerate replaces
     every active token of the address (old ones stop at once), emails a notice with the new URLs and
-    returns them to be shown once. Concurrent uses of one link: exactly one acts (row lock)."""
+    returns them to be shown once. Concurrent uses of one link: exactly one acts (row lock).
+
+    The tokens are looked up again now: an address that stopped being the owner's since the link was
+    sent reaches nothing."""
     from accounts.emails import send_token_regenerated_email, send_token_resend_email
 
     row = _load_link(signed, lock=True)

@@ -1,4 +1,5 @@
-"""allauth glue: every allauth email goes through our outbox (recorded, then sent by Celery)."""
+"""allauth glue: one canonical form for every typed address; every allauth email goes through our outbox
+(recorded, then sent by Celery)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,24 @@ from typing import Any
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.core import context as allauth_context
 from django.contrib.sites.shortcuts import get_current_site
+from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives
 from django.http import HttpRequest
 
 from accounts import emails
+from accounts.identity import InvalidEmail, canonical_email
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def clean_email(self, email: str) -> str:
+        """The canonical address (accounts.identity) of what was typed at signup, on the email page and in
+        a password reset (and at login, through accounts.forms): allauth then compares it exactly with the
+        stored addresses, which are canonical too. An address with no canonical form is refused."""
+        try:
+            return canonical_email(super().clean_email(email))
+        except InvalidEmail as exc:
+            raise ValidationError(str(exc), code="invalid") from None
+
     def send_confirmation_mail(self, request: HttpRequest, emailconfirmation: Any, signup: bool) -> None:
         """Our own verification email (templates/emails/verification/)."""
         emails.send_verification_email(

@@ -8,8 +8,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+
+from accounts.identity import InvalidEmail, canonical_email, canonical_or_none
 
 
 class UserManager(BaseUserManager["User"]):
@@ -18,7 +21,7 @@ class UserManager(BaseUserManager["User"]):
     def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
         if not email:
             raise ValueError("Users need an email address")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=canonical_email(email), **extra)  # InvalidEmail is a ValueError
         user.set_password(password)
         user.save(using=self._db)
         return user
@@ -27,6 +30,14 @@ class UserManager(BaseUserManager["User"]):
         extra.setdefault("is_staff", True)
         extra.setdefault("is_superuser", True)
         return self.create_user(email, password, **extra)
+
+    def get_by_natural_key(self, username: str | None) -> User:
+        """Exact match on the canonical form (ModelBackend: the admin login, allauth's first backend).
+        An address with no canonical form matches nobody; the backend then hashes anyway (timing)."""
+        address = canonical_or_none(username or "")
+        if address is None:
+            raise self.model.DoesNotExist
+        return self.get(email=address)
 
 
 class User(AbstractBaseUser, PermissionsMixin):
@@ -46,6 +57,14 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    def clean(self) -> None:
+        """Model forms (the admin) store the canonical address, or refuse one that has none."""
+        super().clean()
+        try:
+            self.email = canonical_email(self.email)
+        except InvalidEmail as exc:
+            raise ValidationError({"email": str(exc)}) from None
 
 
 class McpToken(models.Model):

@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import actions, throttle
+from accounts.identity import InvalidEmail, canonical_email
 from accounts.models import TokenConfirmation, User
 
 logger = logging.getLogger(__name__)
@@ -46,10 +47,17 @@ def token_page(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {"actions": TokenConfirmation.Action.choices, "sent": False}
     if request.method == "GET":
         return render(request, "accounts/token_page.html", context)
-    email = request.POST.get("email", "").strip().lower()
+    # The canonical address (accounts.identity): look-alikes (a long s for an s, a dotless i in the domain)
+    # are either the same mailbox (and then mail goes only to the stored address) or another address.
     action = request.POST.get("action", "")
-    if "@" not in email or len(email) > 254 or action not in TokenConfirmation.Action.values:
-        context["error"] = "Enter your email address and choose what to do."
+    try:
+        email = canonical_email(request.POST.get("email", "")[:1000])
+    except InvalidEmail as exc:
+        email, problem = "", str(exc)
+    else:
+        problem = ""
+    if not email or action not in TokenConfirmation.Action.values:
+        context["error"] = problem or "Enter your email address and choose what to do."
         return render(request, "accounts/token_page.html", context, status=400)
     window = settings.TOKEN_PAGE_LIMIT_WINDOW_SECONDS
     try:

@@ -175,19 +175,15 @@ def ensure_coach_token(email: str) -> tuple[McpToken, bool]:
 
     Must run inside a transaction; the row is locked so concurrent invites cannot mint two tokens.
     """
-    from accounts.actions import _create_token
-    from accounts.models import User
+    from accounts.actions import _create_token, tokens_reached_by, verified_owners
+    from accounts.identity import canonical_email
 
-    email = email.strip().lower()
-    existing = (
-        McpToken.objects.select_for_update()
-        .filter(kind=McpToken.Kind.COACH, email=email, revoked_at__isnull=True)
-        .order_by("pk")
-        .first()
-    )
+    # Canonical and exact (accounts.identity): a look-alike address never reaches another person's token.
+    email = canonical_email(email)
+    existing = tokens_reached_by(email).filter(kind=McpToken.Kind.COACH).select_for_update().order_by("pk").first()
     if existing is not None:
         return existing, False
-    user = User.objects.filter(email__iexact=email).first()
+    user = verified_owners(email).first()
     row, _raw = _create_token(user=user, email=email, kind=McpToken.Kind.COACH)
     return row, True
 
@@ -206,8 +202,12 @@ def invite_coach(
     Re-inviting the same coach updates the live grant. The email is sent by a Celery task after commit.
     """
     from accounts.actions import audit
+    from accounts.identity import InvalidEmail, canonical_email
 
-    coach_email = coach_email.strip().lower()
+    try:
+        coach_email = canonical_email(coach_email)
+    except InvalidEmail as exc:
+        raise GrantError(str(exc)) from None
     tools, hidden_classes = _clean_grant(tools, hidden or [])
     if expires_on is not None and expires_on < dj_timezone.localdate():
         raise GrantError("The expiry date is in the past.")
@@ -286,8 +286,13 @@ def revoke_coach(grant: CoachGrant, *, actor: User) -> None:
 
 
 def attach_coach_tokens(user: User) -> int:
-    """A coach who signs up with an invited address takes ownership of their coach token."""
-    return McpToken.objects.filter(kind=McpToken.Kind.COACH, email__iexact=user.email, user=None).update(user=user)
+    """A coach who signs up with an invited address takes ownership of their coach token, once that address
+    is verified on their account. Exact match on the canonical address: never a look-alike's token."""
+    from accounts.actions import user_email_verified
+
+    if not user_email_verified(user):
+        return 0
+    return McpToken.objects.filter(kind=McpToken.Kind.COACH, email=user.email, user=None).update(user=user)
 
 
 def select_athlete(token_id: int, athlete_id: str) -> None:

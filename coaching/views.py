@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts.actions import reveal_token
@@ -63,7 +64,13 @@ def undo_log_entry(request: HttpRequest, entry_id: int) -> HttpResponse:
 
     ok, text = undo_from_dashboard(user, entry.pk)
     (messages.success if ok else messages.error)(request, text)
-    return redirect(request.POST.get("next") or "access_log")
+    # Back to where the click came from, but only on this site: never an address another page put in `next`.
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(back)
+    return redirect("access_log")
 
 
 def _grant_form(request: HttpRequest) -> tuple[list[str], list[str], date | None]:

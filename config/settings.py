@@ -1,8 +1,9 @@
 """Threshold settings: one flat file, configured only through the environment.
 
-The embedded default (no environment at all) is a complete development setup: SQLite, Celery tasks
-run eagerly, email printed to the console, the Intervals.icu sandbox mounted in-process, billing off.
-With DEBUG off, start-up refuses to proceed while a required secret is missing.
+DEBUG unset (or empty) means off: production behaviour, and start-up refuses to proceed while a required
+secret is missing. The embedded default (`make run`, which sets DEBUG=1 and nothing else) is a complete
+development setup: SQLite, Celery tasks run eagerly, email printed to the console, the Intervals.icu
+sandbox mounted in-process, billing off, public development secrets.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from config.env import MissingSetting, env_bool, env_float, env_int, env_list, e
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("THRESHOLD_VAR_DIR", str(BASE_DIR / "var")))
 
-DEBUG = env_bool("DEBUG", default=True)
+# Off unless asked for: DEBUG on brings the public development secrets and the open sandbox endpoints.
+DEBUG = env_bool("DEBUG", default=False)
 TESTING = "pytest" in sys.modules or env_bool("THRESHOLD_TESTING")
 
 _DEV_SECRET = "dev-insecure-secret-key-do-not-use-in-production"  # noqa: S105 - embedded default only
@@ -139,6 +141,11 @@ TOKEN_LINK_MAX_AGE_SECONDS = env_int("TOKEN_LINK_MAX_AGE_SECONDS", 3600)
 TOKEN_PAGE_LIMIT_PER_ADDRESS = env_int("TOKEN_PAGE_LIMIT_PER_ADDRESS", 3)
 TOKEN_PAGE_LIMIT_PER_IP = env_int("TOKEN_PAGE_LIMIT_PER_IP", 20)
 TOKEN_PAGE_LIMIT_WINDOW_SECONDS = env_int("TOKEN_PAGE_LIMIT_WINDOW_SECONDS", 3600)
+
+# --- The admin login (accounts/admin.py): every attempt counts, per client IP and per address -------------
+ADMIN_LOGIN_LIMIT_PER_ADDRESS = env_int("ADMIN_LOGIN_LIMIT_PER_ADDRESS", 5)
+ADMIN_LOGIN_LIMIT_PER_IP = env_int("ADMIN_LOGIN_LIMIT_PER_IP", 20)
+ADMIN_LOGIN_LIMIT_WINDOW_SECONDS = env_int("ADMIN_LOGIN_LIMIT_WINDOW_SECONDS", 300)
 
 # --- Outbox: emails and webhook events recorded but not yet handled are queued again after this --------
 OUTBOX_REQUEUE_AFTER_SECONDS = env_int("OUTBOX_REQUEUE_AFTER_SECONDS", 120)
@@ -329,8 +336,15 @@ ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = _site.scheme or "https"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Threshold] "
-# Every allauth email goes through our outbox (recorded, then sent by a Celery task after commit).
+# Every allauth email goes through our outbox (recorded, then sent by a Celery task after commit), and
+# every typed address is made canonical (accounts.identity) before allauth looks it up or mails it.
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_FORMS = {
+    "login": "accounts.forms.LoginForm",
+    "signup": "accounts.forms.SignupForm",
+    "reset_password": "accounts.forms.ResetPasswordForm",
+    "change_email": "accounts.forms.ChangeEmailForm",
+}
 
 # --- Email ------------------------------------------------------------------------------------------
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Threshold <hello@threshold.local>")

@@ -59,6 +59,33 @@ def test_it_answers_404_to_an_undo_of_someone_elses_entry() -> None:
     assert response.status_code == 404
 
 
+def test_it_returns_from_an_undo_only_to_a_page_of_this_site() -> None:
+    from coaching.actions import WriteRecord
+
+    mara = make_athlete("mara@example.com", athlete_id=None)
+    browser = logged_in("mara@example.com")
+    for given, expected in [
+        ("https://evil.example/phish", "/dashboard/access-log/"),
+        ("//evil.example/phish", "/dashboard/access-log/"),
+        ("javascript:alert(1)", "/dashboard/access-log/"),
+        ("/dashboard/", "/dashboard/"),
+    ]:
+        write = WriteRecord(kind="event.create", target="1", before=None, after={"id": 1})
+        pushed = record_tool_call(
+            token_id=None,
+            actor_label="Your assistant",
+            tool="push_workout",
+            athlete_id=MARA,
+            athlete_user_id=mara.pk,
+            outcome="ok",
+            summary="pushed",
+            is_write=True,
+            write=write,
+        )
+        response = browser.post(f"/dashboard/access-log/{pushed.pk}/undo/", {"next": given})
+        assert response.status_code == 302 and response["Location"] == expected, given
+
+
 def test_it_undoes_a_pushed_workout_from_the_dashboard_button(product: ServerThread, sandbox: Sandbox) -> None:
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
     url = mcp_url(product, mara)

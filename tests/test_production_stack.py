@@ -119,12 +119,17 @@ def test_it_serves_mcp_pages_static_files_and_probes_with_the_images_own_command
     from accounts.actions import ensure_athlete_token, reveal_token
 
     command = dockerfile_command()
-    assert command[:2] == ["gunicorn", "config.asgi:application"] and "uvicorn_worker.UvicornWorker" in command
+    assert command[:4] == ["sh", "docker/serve.sh", "gunicorn", "config.asgi:application"]
+    assert "uvicorn_worker.UvicornWorker" in command
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings.SITE_URL = url
     env = production_env(
-        SITE_URL=url, INTERVALS_BASE_URL=sandbox.url, ALLOWED_HOSTS="127.0.0.1", STATIC_ROOT=str(tmp_path)
+        SITE_URL=url,
+        INTERVALS_BASE_URL=sandbox.url,
+        ALLOWED_HOSTS="127.0.0.1",
+        STATIC_ROOT=str(tmp_path),
+        DRAIN_SECONDS="0",
     )
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
@@ -132,7 +137,7 @@ def test_it_serves_mcp_pages_static_files_and_probes_with_the_images_own_command
     args = list(command)
     args[args.index("--bind") + 1] = f"127.0.0.1:{port}"
     args[args.index("--workers") + 1] = "2"
-    args[0] = str(Path(sys.executable).parent / "gunicorn")
+    args[args.index("gunicorn")] = str(Path(sys.executable).parent / "gunicorn")
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_until_serving(url, process)
