@@ -88,6 +88,7 @@ def send_coach_invite_email(
     hidden: Sequence[str] = (),
     expires_on: date | None = None,
     accept_url: str = "",
+    changed: bool = False,
 ) -> None:
     """Tell a coach who invites them and what they will be able to do, with the link to accept.
 
@@ -96,8 +97,8 @@ def send_coach_invite_email(
     URL (a secret: stored encrypted in the outbox until sent, then wiped). `read_tools`/`write_tools`:
     titles of the tools granted; `hidden`: labels of the data classes hidden; `expires_on`: the last day
     of access. `accept_url`: the one-time page where the coach accepts or declines; empty when the invite
-    was accepted already (the email then tells what changed). Recorded in the caller's transaction and
-    sent by a Celery task after commit.
+    was accepted already. `changed`: the grant existed and was accepted; the email tells what changed.
+    Recorded in the caller's transaction and sent by a Celery task after commit.
     """
     _send(
         "coach_invite",
@@ -111,9 +112,9 @@ def send_coach_invite_email(
             "hidden": list(hidden),
             "expires_on": expires_on,
             "accept_url": accept_url,
+            "changed": changed,
             "guide_url": _absolute("connect_guide"),
             "token_page_url": _absolute("token_page"),
-            "coach_page_url": _absolute("coach_dashboard"),
         },
     )
 

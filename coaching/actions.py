@@ -277,6 +277,7 @@ def invite_coach(
         CoachGrant.objects.select_for_update().filter(athlete=athlete, coach_email=coach_email, revoked_at=None).first()
     )
     now = dj_timezone.now()
+    new = grant is None
     if grant is None:
         _check_daily_invites(athlete, coach_email)
         grant = CoachGrant(athlete=athlete, coach_email=coach_email)
@@ -291,7 +292,7 @@ def invite_coach(
     grant.save()
     audit("coach.invited", actor=athlete, subject=athlete, coach=coach_email, tools=tools, hidden=hidden_classes)
     if grant.invite_sent_at is None or now - grant.invite_sent_at >= INVITE_EMAIL_INTERVAL:
-        _email_invite(grant, token)
+        _email_invite(grant, token, new=new)
     return grant
 
 
@@ -335,9 +336,10 @@ def _new_invite_link(grant: CoachGrant) -> str:
     return settings.SITE_URL + reverse("coach_invite", args=[signed])
 
 
-def _email_invite(grant: CoachGrant, token: McpToken) -> None:
-    """Email the coach: a pending invite with its accept link, an accepted one with what changed. Recorded
-    in the outbox within this transaction, sent after commit. The MCP URL is the coach's own."""
+def _email_invite(grant: CoachGrant, token: McpToken, *, new: bool) -> None:
+    """Email the coach: a pending invite with its accept link, a new accepted one (the athlete's own address)
+    as a welcome, an edit with what changed. Recorded in the outbox within this transaction, sent after
+    commit. The MCP URL is the coach's own."""
     from django.conf import settings
 
     from accounts.actions import reveal_token
@@ -360,6 +362,7 @@ def _email_invite(grant: CoachGrant, token: McpToken) -> None:
         hidden=summary.hidden,
         expires_on=summary.expires_on,
         accept_url=accept_url,
+        changed=not new and not grant.is_pending,
     )
 
 

@@ -196,6 +196,9 @@ def test_an_athlete_inviting_their_own_address_needs_no_acceptance(product: Serv
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
     grant = invite_coach(mara, "Mara@Example.com", ["get_fitness"])
     assert reached(coach_url(product, grant)) == [MARA]
+    [message] = mail.outbox
+    assert "invited you" in message.subject and "/coach/invite/" not in message.body
+    assert "now reaches Mara Lindqvist" in message.body
 
 
 # --- Expiry dates cannot take a coach URL offline ------------------------------------------------------------
