@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.actions import reveal_token
 from accounts.models import McpToken, User
+from accounts.token_views import secret_page
 from coaching.access import api_key_for, coach_grant_for, grant_for, log_entry_for
 from coaching.actions import (
     GrantError,
@@ -238,10 +239,7 @@ def invite_page(request: HttpRequest, signed: str) -> HttpResponse:
         "others": others,
         "display_only": True,
     }
-    response = render(request, "coaching/invite.html", context)
-    response["Cache-Control"] = "no-store"
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+    return secret_page(render(request, "coaching/invite.html", context))
 
 
 @login_required
