@@ -12,7 +12,7 @@ import functools
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.conf import settings
@@ -83,14 +83,22 @@ def send_coach_invite_email(
     inviting_athlete: str,
     athlete_names: Sequence[str],
     mcp_url: str,
-    tools: Sequence[str],
+    read_tools: Sequence[str],
+    write_tools: Sequence[str],
+    hidden: Sequence[str] = (),
+    expires_on: date | None = None,
+    accept_url: str = "",
+    changed: bool = False,
 ) -> None:
-    """Tell a coach who invited them, give them their MCP URL and the steps to add it.
+    """Tell a coach who invites them and what they will be able to do, with the link to accept.
 
     `inviting_athlete`: display name of the athlete whose invite triggered this email. `athlete_names`:
-    every athlete the coach's URL reaches. `mcp_url`: the coach's full personal URL (a secret: stored
-    encrypted in the outbox until sent, then wiped). `tools`: tool names the coach may use. Recorded in
-    the caller's transaction and sent by a Celery task after commit.
+    the athletes the coach's URL already reaches (accepted invites). `mcp_url`: the coach's full personal
+    URL (a secret: stored encrypted in the outbox until sent, then wiped). `read_tools`/`write_tools`:
+    titles of the tools granted; `hidden`: labels of the data classes hidden; `expires_on`: the last day
+    of access. `accept_url`: the one-time page where the coach accepts or declines; empty when the invite
+    was accepted already. `changed`: the grant existed and was accepted; the email tells what changed.
+    Recorded in the caller's transaction and sent by a Celery task after commit.
     """
     _send(
         "coach_invite",
@@ -99,7 +107,12 @@ def send_coach_invite_email(
             "inviting_athlete": inviting_athlete,
             "athlete_names": list(athlete_names),
             "mcp_url": mcp_url,
-            "tools": list(tools),
+            "read_tools": list(read_tools),
+            "write_tools": list(write_tools),
+            "hidden": list(hidden),
+            "expires_on": expires_on,
+            "accept_url": accept_url,
+            "changed": changed,
             "guide_url": _absolute("connect_guide"),
             "token_page_url": _absolute("token_page"),
         },

@@ -33,7 +33,8 @@ ALLOWED_PLACES: dict[str, str] = {
     "new-url-once": "the answer to a confirmed regenerate link: the address's new MCP URLs, shown once",
     "delivery-email": (
         "an email whose purpose is delivery, to the secret's own address: resend, regenerated and coach "
-        "invite emails carry that address's MCP URL; the confirmation email carries its one-time link"
+        "invite emails carry that address's MCP URL; the confirmation and coach invite emails carry their "
+        "one-time link"
     ),
     "own-cookie": "a Set-Cookie header carrying that cookie's own value",
     "upstream-credential": (
@@ -46,7 +47,7 @@ ALLOWED_PLACES: dict[str, str] = {
 DELIVERY_KINDS: dict[str, tuple[str, ...]] = {
     "token_resend": ("mcp-athlete", "mcp-coach"),
     "token_regenerated": ("mcp-athlete", "mcp-coach"),
-    "coach_invite": ("mcp-coach",),
+    "coach_invite": ("mcp-coach", "invite-link"),
     "token_confirmation": ("token-link",),
 }
 

@@ -12,7 +12,11 @@ The world (people named as in the tests; the sandbox runs with two generated ath
 - coach tokens: Coach Full (every tool on Mara), Coach Partial (two read tools on Diego with HRV hidden, and an
   expired grant from Aroha), Coach Gone (Aroha's grant revoked, get_fitness on Mara still live), and Sam's
   Option B URL (his Intervals.icu API key roster: Mara, Diego read-only, Aroha, himself; Mara also invited him
-  for get_fitness only, which narrows his reach on her);
+  for get_fitness only, which narrows his reach on her); every invite above was accepted by its coach;
+- invites from strangers: Maya invited Coach Full, Sam and Coach New (whose URL reaches no one else), and none
+  of them accepted: each must refuse her exactly like an unknown athlete;
+- removed selections: Coach Partial had selected Aroha before her grant expired, Coach Gone before her grant
+  was revoked: a call without `athlete` must be refused with the choices, never go to the athlete left;
 - dead tokens: revoked, deactivated owner, regenerated (old value), never issued, malformed (bad checksum,
   wrong prefix, truncated, empty).
 
@@ -93,6 +97,7 @@ class Token:
     why: dict[str, str] = field(default_factory=dict)  # athlete id -> why it is out of reach (for reports)
     credential: dict[str, str] = field(default_factory=dict)  # athlete id -> whose credential acts for them
     default: str | None = None  # the athlete a call without `athlete` is about (single athlete or selected)
+    removed_default: str | None = None  # a selected athlete no longer reached: calls without `athlete` refused
 
 
 @dataclass
@@ -178,7 +183,14 @@ def build_world(state: Any, base_url: str) -> World:
     from accounts import tokens as token_mod
     from accounts.actions import ensure_athlete_token, regenerate_own_token, reveal_token
     from accounts.models import McpToken
-    from coaching.actions import grantable_tools, invite_coach, link_coach_api_key, revoke_coach, select_athlete
+    from coaching.actions import (
+        accept_invite,
+        grantable_tools,
+        invite_coach,
+        link_coach_api_key,
+        revoke_coach,
+        select_athlete,
+    )
     from coaching.models import CoachGrant, RosterAthlete
     from mcpserver import present
 
@@ -190,22 +202,31 @@ def build_world(state: Any, base_url: str) -> World:
     sam = _link("sam@example.com", SAM, state)
     maya = _link("maya@example.com", MAYA, state, scopes=READ_SCOPES)
 
-    full = invite_coach(mara, "full@coach.example", sorted(every))
-    partial = invite_coach(diego, "partial@coach.example", PARTIAL_TOOLS, hidden=["hrv"])
-    expired = invite_coach(aroha, "partial@coach.example", PARTIAL_TOOLS)
+    full = accept_invite(invite_coach(mara, "full@coach.example", sorted(every)))
+    partial = accept_invite(invite_coach(diego, "partial@coach.example", PARTIAL_TOOLS, hidden=["hrv"]))
+    expired = accept_invite(invite_coach(aroha, "partial@coach.example", PARTIAL_TOOLS))
+    assert expired.coach_token_id is not None
+    select_athlete(expired.coach_token_id, AROHA)  # selected, then the grant runs out
     CoachGrant.objects.filter(pk=expired.pk).update(expires_on=dt.date(2020, 1, 1))  # time has passed
-    gone = invite_coach(aroha, "gone@coach.example", sorted(read))
+    gone = accept_invite(invite_coach(aroha, "gone@coach.example", sorted(read)))
+    assert gone.coach_token_id is not None
+    select_athlete(gone.coach_token_id, AROHA)  # selected, then Aroha revokes
     revoke_coach(gone, actor=aroha)
-    gone_live = invite_coach(mara, "gone@coach.example", ["get_fitness"])
+    gone_live = accept_invite(invite_coach(mara, "gone@coach.example", ["get_fitness"]))
     link_coach_api_key(sam, state.api_key(SAM))
-    narrower = invite_coach(mara, "sam@example.com", ["get_fitness"])  # an invite narrows the roster's reach
+    # An invite narrows the roster's reach.
+    narrower = accept_invite(invite_coach(mara, "sam@example.com", ["get_fitness"]))
+    # Invites from a stranger, never accepted: Coach Full, Sam (who does not coach Maya upstream), Coach New.
+    for coach in ("full@coach.example", "sam@example.com", "new@coach.example"):
+        invite_coach(maya, coach, sorted(tools_in(READ_SCOPES)))
+    new_row = McpToken.objects.get(kind=McpToken.Kind.COACH, email="new@coach.example", revoked_at=None)
     sam_row = McpToken.objects.get(kind=McpToken.Kind.COACH, user=sam, revoked_at=None)
     assert narrower.coach_token_id == sam_row.pk, "the invite and the API key share Sam's one coach URL"
     RosterAthlete.objects.filter(coach=sam, athlete_id=PRIYA).delete()  # she joined after the last refresh
     select_athlete(sam_row.pk, DIEGO)  # Sam picked Diego (read-only): writes without `athlete` must not go elsewhere
 
     # Dead tokens: a revoked coach URL, a deactivated owner, an athlete URL's old value after regenerating.
-    dropped = invite_coach(diego, "dropped@coach.example", sorted(read))
+    dropped = accept_invite(invite_coach(diego, "dropped@coach.example", sorted(read)))
     assert dropped.coach_token is not None
     dead_revoked = reveal_token(dropped.coach_token)
     McpToken.objects.filter(pk=dropped.coach_token.pk).update(revoked_at=dt.datetime.now(dt.UTC))
@@ -250,13 +271,14 @@ def build_world(state: Any, base_url: str) -> World:
         Token("athlete:aroha", raw(aroha), "athlete", {AROHA: every}),
         Token("athlete:sam", raw(sam), "athlete", {SAM: every}),
         Token("athlete:maya", raw(maya), "athlete", {MAYA: tools_in(READ_SCOPES)}),
-        Token("coach:full", coach_raw(full), "coach", {MARA: every}),
+        Token("coach:full", coach_raw(full), "coach", {MARA: every}, why={MAYA: "unaccepted invite"}),
         Token(
             "coach:partial",
             coach_raw(partial),
             "coach",
             {DIEGO: frozenset(PARTIAL_TOOLS)},
             why={AROHA: "expired grant"},
+            removed_default=AROHA,
         ),
         Token(
             "coach:gone",
@@ -264,21 +286,23 @@ def build_world(state: Any, base_url: str) -> World:
             "coach",
             {MARA: frozenset({"get_fitness"})},
             why={AROHA: "revoked grant"},
+            removed_default=AROHA,
         ),
         Token(
             "coach:sam-option-b",
             coach_raw(narrower),
             "coach",
             sam_roster,
-            why={PRIYA: "stale roster", MAYA: "not coached upstream"},
+            why={PRIYA: "stale roster", MAYA: "unaccepted invite"},
             credential={DIEGO: SAM, AROHA: SAM, SAM: SAM},
             default=DIEGO,
         ),
+        Token("coach:new", reveal_token(new_row), "coach", {}, why={MAYA: "unaccepted invite"}),
     ]
     for t in tokens:
         for aid in t.reach:
             t.credential.setdefault(aid, aid)
-        if t.default is None and len(t.reach) == 1:
+        if t.default is None and t.removed_default is None and len(t.reach) == 1:
             t.default = next(iter(t.reach))
     names = {aid: state.athletes[aid].name for aid in (MARA, DIEGO, AROHA, SAM, MAYA, PRIYA)}
     today = {aid: present.local_today(state.athletes[aid].timezone) for aid in names}
@@ -410,6 +434,13 @@ def athlete_cases(world: World) -> list[Case]:
                 args = tool_args(tool, world.today[t.default] + dt.timedelta(days=9), t.default)
                 kind = "ungranted tool, athlete omitted"
                 cases.append(Case(t.key, tool, args, ("athlete", t.key, tool), kind, t.default, None))
+            gone = t.removed_default
+            if gone is not None and not coach_tool:
+                # No `athlete`, and the selected athlete left the URL: refused with the choices, even for a
+                # tool the one athlete left did grant (never a silent move to them).
+                args = tool_args(tool, world.today[gone] + dt.timedelta(days=9), gone)
+                kind = "removed selection, athlete omitted"
+                cases.append(Case(t.key, tool, args, ("athlete", t.key, tool), kind, gone, gone))
     return cases
 
 

@@ -180,6 +180,7 @@ def make_clients(sandbox_url: str, clients: int, coaches: int) -> list[ClientSpe
     Django must be set up; the sandbox must hold `athletes_needed(...)` non-coach athletes."""
     import httpx
     from django.db import transaction
+    from django.utils import timezone
 
     from accounts.actions import ensure_athlete_token, reveal_token
     from bench._support import linked_user
@@ -192,6 +193,7 @@ def make_clients(sandbox_url: str, clients: int, coaches: int) -> list[ClientSpe
         raise RuntimeError(f"the sandbox has {len(rows)} athletes, {need} needed")
     read_tools = grantable_tools()["read"]
     specs: list[ClientSpec] = []
+    now = timezone.now()  # the coach accepted these invites (a pending one reaches nothing)
     with transaction.atomic():
         users = [
             linked_user(f"{r['id']}@load.threshold.local", r["id"], r["name"], r["timezone"], r["demo_token"])
@@ -213,7 +215,7 @@ def make_clients(sandbox_url: str, clients: int, coaches: int) -> list[ClientSpe
                     athlete=users[i],
                     coach_email=email,
                     revoked_at=None,
-                    defaults={"coach_token": token, "tools": read_tools},
+                    defaults={"coach_token": token, "tools": read_tools, "accepted_at": now},
                 )
             specs.append(
                 ClientSpec(

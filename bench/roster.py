@@ -26,6 +26,7 @@ def make_coach(sandbox_url: str) -> str:
     """50 linked athletes (demo tokens), each granting every read tool to one coach token; its raw token."""
     import httpx
     from django.db import transaction
+    from django.utils import timezone
 
     from accounts.actions import reveal_token
     from bench._support import linked_user
@@ -35,6 +36,7 @@ def make_coach(sandbox_url: str) -> str:
     rows = httpx.get(f"{sandbox_url}/_sandbox/athletes", timeout=30).json()
     coached = [r for r in rows if not r["coach"]][: ATHLETES + 3][-ATHLETES:]  # the extra athletes
     tools = grantable_tools()["read"]
+    now = timezone.now()  # the coach accepted these invites (a pending one reaches nothing)
     with transaction.atomic():
         token, _ = ensure_coach_token("coach@bench.threshold.local")
         for r in coached:
@@ -43,7 +45,7 @@ def make_coach(sandbox_url: str) -> str:
                 athlete=user,
                 coach_email="coach@bench.threshold.local",
                 revoked_at=None,
-                defaults={"coach_token": token, "tools": tools},
+                defaults={"coach_token": token, "tools": tools, "accepted_at": now},
             )
     return reveal_token(token)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404
 
-from accounts.models import User
+from accounts.models import McpToken, User
 from coaching.models import AccessLogEntry, CoachApiKey, CoachGrant
 
 
@@ -30,3 +30,22 @@ def api_key_for(user: User) -> CoachApiKey:
     if row is None:
         raise Http404("No API key")
     return row
+
+
+def coach_grant_for(user: User, grant_id: int) -> CoachGrant:
+    """A live grant (pending or accepted) naming `user`'s own coach URL, for the coach to answer or end;
+    404 otherwise (someone else's invite looks like no invite)."""
+    grant = (
+        CoachGrant.objects.select_related("athlete")
+        .filter(
+            pk=grant_id,
+            revoked_at__isnull=True,
+            coach_token__user=user,
+            coach_token__kind=McpToken.Kind.COACH,
+            coach_token__revoked_at__isnull=True,
+        )
+        .first()
+    )
+    if grant is None:
+        raise Http404("No such invite")
+    return grant

@@ -1,13 +1,17 @@
-"""Named writes for the coaching area: the access log."""
+"""Named writes for the coaching area: the access log, invites and their acceptance, grants, rosters."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import logging
+import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
+from django.core import signing
 from django.db import IntegrityError, transaction
 from django.db.models import Field
 from django.utils import timezone as dj_timezone
@@ -188,6 +192,55 @@ def ensure_coach_token(email: str) -> tuple[McpToken, bool]:
     return row, True
 
 
+# Bounds on invites (issue #13): an invite emails an address the athlete typed, so it must not be a relay.
+INVITES_PER_DAY = 10  # new coach addresses per athlete per rolling 24 hours; edits of a live grant are free
+INVITE_EMAIL_INTERVAL = timedelta(hours=1)  # at most one invite email per grant per hour
+INVITE_LINK_MAX_AGE = timedelta(days=30)
+MAX_EXPIRY_YEARS = 2
+_INVITE_SALT = "coaching.invite-link"
+
+
+def latest_expiry(today: date) -> date:
+    """The furthest expiry date an athlete may set: two years ahead (29 February becomes the 28th)."""
+    try:
+        return today.replace(year=today.year + MAX_EXPIRY_YEARS)
+    except ValueError:
+        return today.replace(year=today.year + MAX_EXPIRY_YEARS, day=28)
+
+
+def _clean_expiry(expires_on: date | None) -> date | None:
+    """Bounded where it enters: a date far ahead buys nothing and broke date arithmetic on the coach's URL."""
+    if expires_on is None:
+        return None
+    today = dj_timezone.localdate()
+    if expires_on < today:
+        raise GrantError("The expiry date is in the past.")
+    latest = latest_expiry(today)
+    if expires_on > latest:
+        raise GrantError(
+            f"The expiry date can be at most two years ahead (until {latest:%a %Y-%m-%d}). "
+            "Leave it empty for access with no end date."
+        )
+    return expires_on
+
+
+def display_name(user: User) -> str:
+    """How an athlete is named to a coach: their name, else their Intervals.icu name, else their address."""
+    link = getattr(user, "intervals_link", None)
+    return user.name or (link.athlete_name if link is not None else "") or user.email
+
+
+def _check_daily_invites(athlete: User, coach_email: str) -> None:
+    """At most INVITES_PER_DAY distinct new addresses a day. Runs with the athlete's row locked."""
+    since = dj_timezone.now() - timedelta(days=1)
+    today = set(CoachGrant.objects.filter(athlete=athlete, created_at__gte=since).values_list("coach_email", flat=True))
+    if coach_email not in today and len(today) >= INVITES_PER_DAY:
+        raise GrantError(
+            f"You can invite up to {INVITES_PER_DAY} new coaches a day. Try again tomorrow; you can still change "
+            "what an invited coach may do."
+        )
+
+
 @transaction.atomic
 def invite_coach(
     athlete: User,
@@ -197,54 +250,119 @@ def invite_coach(
     hidden: list[str] | None = None,
     expires_on: date | None = None,
 ) -> CoachGrant:
-    """Grant `coach_email` the chosen tools on `athlete`'s data and email them their MCP URL.
+    """Invite `coach_email` to use the chosen tools on `athlete`'s data; the coach must accept first.
 
-    Re-inviting the same coach updates the live grant. The email is sent by a Celery task after commit.
+    A new invite reaches nothing until the coach accepts it (`accept_invite`, from the link in the email
+    or the coach page). Re-inviting a coach with a live grant updates that grant and keeps its acceptance;
+    after the coach declined or removed the athlete (or the athlete revoked), a new invite needs a new yes.
+    An athlete inviting their own address is that coach, so that grant counts as accepted. Refused: an
+    athlete without a connected Intervals.icu account, and more than INVITES_PER_DAY new addresses a day.
+    The email (sent by a Celery task after commit) goes out at most once an hour per grant.
     """
     from accounts.actions import audit
     from accounts.identity import InvalidEmail, canonical_email
+    from integrations.intervals.models import IntervalsLink
 
     try:
         coach_email = canonical_email(coach_email)
     except InvalidEmail as exc:
         raise GrantError(str(exc)) from None
     tools, hidden_classes = _clean_grant(tools, hidden or [])
-    if expires_on is not None and expires_on < dj_timezone.localdate():
-        raise GrantError("The expiry date is in the past.")
-    token, _created = ensure_coach_token(coach_email)
+    expires_on = _clean_expiry(expires_on)
+    if not IntervalsLink.objects.filter(user=athlete).exists():
+        raise GrantError("Connect Intervals.icu first: your coach reaches your data through that connection.")
+    # One invite at a time per athlete: the daily count below cannot be raced past.
+    User.objects.select_for_update().filter(pk=athlete.pk).values_list("pk").first()
     grant = (
         CoachGrant.objects.select_for_update().filter(athlete=athlete, coach_email=coach_email, revoked_at=None).first()
     )
+    now = dj_timezone.now()
+    new = grant is None
     if grant is None:
+        _check_daily_invites(athlete, coach_email)
         grant = CoachGrant(athlete=athlete, coach_email=coach_email)
+        if coach_email == athlete.email.strip().lower():
+            grant.accepted_at = now  # the athlete is this coach: nothing to consent to on someone's behalf
+    token, _created = ensure_coach_token(coach_email)
     grant.coach_token = token
     grant.tools = tools
     grant.hidden_classes = hidden_classes
     grant.expires_on = expires_on
-    grant.updated_at = dj_timezone.now()
+    grant.updated_at = now
     grant.save()
     audit("coach.invited", actor=athlete, subject=athlete, coach=coach_email, tools=tools, hidden=hidden_classes)
-    _email_invite(grant, token)
+    if grant.invite_sent_at is None or now - grant.invite_sent_at >= INVITE_EMAIL_INTERVAL:
+        _email_invite(grant, token, new=new)
     return grant
 
 
-def _email_invite(grant: CoachGrant, token: McpToken) -> None:
-    """Email the coach their URL: recorded in the outbox within this transaction, sent after commit."""
+@dataclass(frozen=True)
+class GrantSummary:
+    """What a grant lets a coach do, in words (tool titles, data-class labels) for emails and pages."""
+
+    read: list[str]
+    write: list[str]
+    hidden: list[str]
+    expires_on: date | None
+
+
+def grant_summary(grant: CoachGrant) -> GrantSummary:
+    from mcpserver.catalogue import REGISTRY
+
+    groups = grantable_tools()
+    tools = set(grant.tools) if isinstance(grant.tools, list) else set()
+    labels = dict(CoachGrant.DataClass.choices)
+    return GrantSummary(
+        read=sorted(REGISTRY[t].title for t in groups["read"] if t in tools),
+        write=sorted(REGISTRY[t].title for t in groups["write"] if t in tools),
+        hidden=[labels[c] for c in CoachGrant.DataClass.values if c in (grant.hidden_classes or [])],
+        expires_on=grant.expires_on,
+    )
+
+
+def _nonce_digest(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def _new_invite_link(grant: CoachGrant) -> str:
+    """A fresh accept link for a pending grant: signed, bound to the grant, its secret stored as a digest.
+    A newer link replaces the older one (only the newest email's link works)."""
+    from django.conf import settings
+    from django.urls import reverse
+
+    nonce = secrets.token_urlsafe(32)
+    grant.invite_nonce_hash = _nonce_digest(nonce)
+    signed = signing.dumps([grant.pk, nonce], salt=_INVITE_SALT, compress=True)
+    return settings.SITE_URL + reverse("coach_invite", args=[signed])
+
+
+def _email_invite(grant: CoachGrant, token: McpToken, *, new: bool) -> None:
+    """Email the coach: a pending invite with its accept link, a new accepted one (the athlete's own address)
+    as a welcome, an edit with what changed. Recorded in the outbox within this transaction, sent after
+    commit. The MCP URL is the coach's own."""
     from django.conf import settings
 
     from accounts.actions import reveal_token
     from accounts.emails import send_coach_invite_email
 
-    athletes = [
-        g.athlete.name or g.athlete.email
-        for g in CoachGrant.objects.select_related("athlete").filter(coach_token=token, revoked_at=None)
-    ]
+    accept_url = _new_invite_link(grant) if grant.is_pending else ""
+    grant.invite_sent_at = dj_timezone.now()
+    grant.save(update_fields=["invite_nonce_hash", "invite_sent_at"])
+    reached = CoachGrant.objects.select_related("athlete__intervals_link").filter(
+        coach_token=token, revoked_at=None, accepted_at__isnull=False
+    )
+    summary = grant_summary(grant)
     send_coach_invite_email(
         grant.coach_email,
-        inviting_athlete=grant.athlete.name or grant.athlete.email,
-        athlete_names=athletes,
+        inviting_athlete=display_name(grant.athlete),
+        athlete_names=[display_name(g.athlete) for g in reached.order_by("pk")],
         mcp_url=f"{settings.SITE_URL}/mcp/{reveal_token(token)}",
-        tools=list(grant.tools),
+        read_tools=summary.read,
+        write_tools=summary.write,
+        hidden=summary.hidden,
+        expires_on=summary.expires_on,
+        accept_url=accept_url,
+        changed=not new and not grant.is_pending,
     )
 
 
@@ -267,6 +385,7 @@ def grant_tools(
     from accounts.actions import audit
 
     tools, hidden_classes = _clean_grant(tools, hidden or [])
+    expires_on = _clean_expiry(expires_on)
     locked = CoachGrant.objects.select_for_update().get(pk=grant.pk, revoked_at=None)
     locked.tools, locked.hidden_classes, locked.expires_on = tools, hidden_classes, expires_on
     locked.updated_at = dj_timezone.now()
@@ -275,14 +394,23 @@ def grant_tools(
     return locked
 
 
+def _end_grant(grant: CoachGrant, reason: str, *, pending: bool | None, actor: User | None, action: str) -> bool:
+    """End a live grant once (`pending`: only if still pending / only if accepted / either) and audit it."""
+    from accounts.actions import audit
+
+    live = CoachGrant.objects.filter(pk=grant.pk, revoked_at=None)
+    if pending is not None:
+        live = live.filter(accepted_at__isnull=pending)
+    updated = live.update(revoked_at=dj_timezone.now(), end_reason=reason)
+    if updated:
+        audit(action, actor=actor, subject=grant.athlete, coach=grant.coach_email)
+    return bool(updated)
+
+
 @transaction.atomic
 def revoke_coach(grant: CoachGrant, *, actor: User) -> None:
     """Stop a coach at once: the next MCP request no longer reaches this athlete."""
-    from accounts.actions import audit
-
-    updated = CoachGrant.objects.filter(pk=grant.pk, revoked_at=None).update(revoked_at=dj_timezone.now())
-    if updated:
-        audit("coach.revoked", actor=actor, subject=grant.athlete, coach=grant.coach_email)
+    _end_grant(grant, CoachGrant.EndReason.REVOKED, pending=None, actor=actor, action="coach.revoked")
 
 
 def attach_coach_tokens(user: User) -> int:
@@ -296,8 +424,105 @@ def attach_coach_tokens(user: User) -> int:
 
 
 def select_athlete(token_id: int, athlete_id: str) -> None:
-    """Remember a coach token's default athlete server-side (survives stateless requests and workers)."""
+    """Remember a coach token's default athlete server-side (survives stateless requests and workers).
+
+    Kept when that athlete later leaves the roster: calls without `athlete` are then refused with the
+    choices (mcpserver.principal.resolve_athlete), never moved to another athlete."""
     McpToken.objects.filter(pk=token_id).update(default_athlete_id=athlete_id)
+
+
+# --- The coach's answer: accept, decline, remove ------------------------------------------------------
+
+
+@transaction.atomic
+def accept_invite(grant: CoachGrant, *, actor: User | None = None) -> CoachGrant:
+    """The coach says yes: from their next MCP request their URL reaches this athlete. Only a pending
+    grant can be accepted; anything else is returned unchanged. `actor`: the coach's account, if any."""
+    from accounts.actions import audit
+
+    locked = CoachGrant.objects.select_for_update().get(pk=grant.pk)
+    if locked.is_pending:
+        locked.accepted_at = dj_timezone.now()
+        locked.save(update_fields=["accepted_at"])
+        audit("coach.invite_accepted", actor=actor, subject=locked.athlete, coach=locked.coach_email)
+    return locked
+
+
+@transaction.atomic
+def decline_invite(grant: CoachGrant, *, actor: User | None = None) -> bool:
+    """The coach says no to a pending invite: it ends, and the athlete sees it declined."""
+    return _end_grant(grant, CoachGrant.EndReason.DECLINED, pending=True, actor=actor, action="coach.invite_declined")
+
+
+@transaction.atomic
+def remove_athlete(grant: CoachGrant, *, actor: User | None = None) -> bool:
+    """The coach takes an athlete off their roster: the grant ends at once, and the athlete sees who ended it."""
+    return _end_grant(grant, CoachGrant.EndReason.REMOVED, pending=False, actor=actor, action="coach.athlete_removed")
+
+
+@dataclass
+class InviteLink:
+    """What an invite link leads to. status: "valid" (pending, can be answered), "accepted", "ended"
+    (declined, removed or revoked), "expired" (the link is too old), "invalid" (tampered or replaced)."""
+
+    status: str
+    grant: CoachGrant | None = None
+    answered: str = ""  # after a POST: "accepted" or "declined" when this request did it
+
+
+def _load_invite(signed: str, *, lock: bool) -> InviteLink:
+    try:
+        pk, nonce = signing.loads(signed, salt=_INVITE_SALT, max_age=INVITE_LINK_MAX_AGE)
+    except signing.SignatureExpired:
+        return InviteLink("expired")
+    except (signing.BadSignature, ValueError, TypeError):
+        return InviteLink("invalid")
+    if not isinstance(pk, int) or not isinstance(nonce, str):
+        return InviteLink("invalid")
+    queryset = CoachGrant.objects.select_related("athlete__intervals_link", "coach_token")
+    if lock:
+        queryset = queryset.select_for_update(of=("self",))
+    grant = queryset.filter(pk=pk).first()
+    if grant is None or not grant.invite_nonce_hash:
+        return InviteLink("invalid")
+    if not hmac.compare_digest(grant.invite_nonce_hash, _nonce_digest(nonce)):
+        return InviteLink("invalid")
+    if grant.revoked_at is not None:
+        return InviteLink("ended", grant)
+    if grant.accepted_at is not None:
+        return InviteLink("accepted", grant)
+    return InviteLink("valid", grant)
+
+
+def inspect_invite_link(signed: str) -> InviteLink:
+    """Look at an invite without answering it (the GET page: mail scanners only GET)."""
+    return _load_invite(signed, lock=False)
+
+
+@transaction.atomic
+def answer_invite_link(signed: str, *, accept: bool) -> InviteLink:
+    """Accept or decline the invite behind a link, once. Concurrent answers: exactly one acts (row lock)."""
+    link = _load_invite(signed, lock=True)
+    if link.status != "valid" or link.grant is None:
+        return link
+    grant = link.grant
+    actor = grant.coach_token.user if grant.coach_token is not None else None
+    if accept:
+        accept_invite(grant, actor=actor)
+        return InviteLink("accepted", grant, answered="accepted")
+    decline_invite(grant, actor=actor)
+    return InviteLink("ended", grant, answered="declined")
+
+
+def pending_invites(token_id: int | None) -> list[CoachGrant]:
+    """The invites waiting for a coach token's answer, oldest first."""
+    if token_id is None:
+        return []
+    return list(
+        CoachGrant.objects.select_related("athlete__intervals_link")
+        .filter(coach_token_id=token_id, revoked_at=None, accepted_at=None)
+        .order_by("created_at", "pk")
+    )
 
 
 # --- Private notes -----------------------------------------------------------------------------------

@@ -63,9 +63,16 @@ class AccessLogEntry(models.Model):
 class CoachGrant(models.Model):
     """An athlete lets a coach (by email) use chosen tools on their data through the coach's MCP URL.
 
-    All invites to one email share one coach token. A grant stops at `revoked_at` or after `expires_on`
-    (athlete-local date, inclusive); both are checked on every MCP request, nothing caches them.
+    All invites to one email share one coach token. A grant reaches nothing until the coach accepts it
+    (`accepted_at`, from the invite email's page or the coach page): joining a coach's roster puts
+    athlete-written text in front of the coach's assistant, so the coach says yes first. A grant stops at
+    `revoked_at` (`end_reason` says who ended it) or after `expires_on` (athlete-local date, inclusive).
     """
+
+    class EndReason(models.TextChoices):
+        REVOKED = "revoked", "Revoked by the athlete"
+        DECLINED = "declined", "Declined by the coach"
+        REMOVED = "removed", "Removed by the coach"
 
     class DataClass(models.TextChoices):
         WEIGHT = "weight", "Weight & body composition"
@@ -84,6 +91,11 @@ class CoachGrant(models.Model):
     created_at = models.DateTimeField(default=dj_timezone.now)
     updated_at = models.DateTimeField(default=dj_timezone.now)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=16, choices=EndReason.choices, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    # The invite link's single-use secret, as a digest (the link itself is signed and only in the email).
+    invite_nonce_hash = models.CharField(max_length=64, blank=True)
+    invite_sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints: ClassVar[list[models.BaseConstraint]] = [
@@ -96,6 +108,10 @@ class CoachGrant(models.Model):
 
     def __str__(self) -> str:
         return f"{self.athlete_id} → {self.coach_email}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.revoked_at is None and self.accepted_at is None
 
 
 class RosterAthlete(models.Model):

@@ -19,10 +19,12 @@ _NOT_MASKED = r"(?!\[masked\])"
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # The personal MCP URL path, whatever follows /mcp/.
     (re.compile(r"(/mcp/)" + _NOT_MASKED + r"[^\s\"'/?#]+"), r"\1[masked]"),
-    # One-time links: token-page confirmations, email verification and password reset keys.
+    # One-time links: token-page confirmations, coach invites, email verification and password reset keys.
     (
         re.compile(
-            r"(/token/confirm/|/accounts/confirm-email/|/accounts/password/reset/key/)" + _NOT_MASKED + r"[^\s\"'/?#]+"
+            r"(/token/confirm/|/coach/invite/|/accounts/confirm-email/|/accounts/password/reset/key/)"
+            + _NOT_MASKED
+            + r"[^\s\"'/?#]+"
         ),
         r"\1[masked]",
     ),

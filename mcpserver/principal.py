@@ -4,9 +4,10 @@ A `Principal` is built from the token's rows (`load_principal`; mcpserver.princi
 between requests only while no row it was built from has changed) and carries every athlete the token
 may reach, with the tools allowed on each:
 - an athlete token reaches the athlete's own Intervals.icu link, limited by the scopes granted upstream;
-- a coach token reaches each athlete whose live, unexpired grant names that token (exactly the tools the
-  athlete ticked, within that athlete's upstream scopes), plus, for Option B, the athletes of the coach's
-  own Intervals.icu roster (read tools, and write tools where Intervals.icu gives the coach WRITE).
+- a coach token reaches each athlete whose live, unexpired grant names that token and was accepted by the
+  coach (exactly the tools the athlete ticked, within that athlete's upstream scopes), plus, for Option B,
+  the athletes of the coach's own Intervals.icu roster (read tools, and write tools where Intervals.icu
+  gives the coach WRITE; an invite still waiting for the coach narrows that at once).
 
 Tools resolve their athlete through `resolve_athlete(..., tool=...)` before any upstream request. An
 unknown athlete, someone else's athlete and a tool not granted on that athlete all get the same answer,
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -29,6 +31,8 @@ from accounts.billing import access_changes_at, block_reason, mcp_access
 from accounts.models import BillingAccount, McpToken, User
 from integrations.intervals.client import ApiKey, Bearer, Credential, DeferredCredential, IntervalsClient
 from integrations.intervals.models import IntervalsLink, scope_allows
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -158,9 +162,17 @@ def resolve_athlete(
         return AthleteResolutionError(denial(principal, label, tool, pool))
 
     if not principal.athletes:
+        if principal.kind != McpToken.Kind.COACH:
+            raise AthleteResolutionError(
+                "No Intervals.icu account is connected to this MCP URL yet. Connect Intervals.icu on the Threshold "
+                "dashboard, then try again."
+            )
+        if wanted or principal.default_athlete_id:
+            # Asked for someone (or a selection that left): the one refusal, as for any athlete out of reach.
+            raise unavailable(wanted or principal.default_athlete_id)
         raise AthleteResolutionError(
-            "No Intervals.icu account is connected to this MCP URL yet. Connect Intervals.icu on the Threshold "
-            "dashboard, then try again."
+            "This coach URL reaches no athlete yet: an athlete appears once they invite you and you accept "
+            "(the link in their invite email), or through your Intervals.icu roster."
         )
     if wanted:
         exact = [a for a in pool if _matches(a, wanted)]
@@ -178,9 +190,9 @@ def resolve_athlete(
         chosen = [a for a in pool if a.athlete_id == principal.default_athlete_id]
         if chosen:
             return chosen[0]
-        if any(a.athlete_id == principal.default_athlete_id for a in principal.athletes):
-            # The selected athlete did not grant this tool: say so, never switch athletes silently.
-            raise unavailable(principal.default_athlete_id)
+        # The selected athlete did not grant this tool, or left this URL (grant revoked, declined, expired,
+        # removed): say so with the choices, never switch athletes silently (not even to the only one left).
+        raise unavailable(principal.default_athlete_id)
     if len(principal.athletes) == 1:
         if pool:
             return pool[0]
@@ -204,53 +216,79 @@ def own_link_access(link: IntervalsLink) -> AthleteAccess:
     )
 
 
-def _grant_ends(expires_on: date, tz_name: str) -> datetime:
-    """When a grant expiring on `expires_on` stops: the athlete's next local midnight after that day."""
+def _grant_ends(expires_on: date, tz_name: str) -> datetime | None:
+    """When a grant expiring on `expires_on` stops: the athlete's next local midnight after that day.
+
+    None for the last representable days (a stored 9999-12-31 has no "next day"): such a grant never
+    ends by the clock, and the arithmetic must not raise, or the coach's whole URL would fail."""
     from mcpserver import present
 
-    return datetime.combine(expires_on + timedelta(days=1), time.min, tzinfo=present.zone(tz_name))
+    try:
+        return datetime.combine(expires_on + timedelta(days=1), time.min, tzinfo=present.zone(tz_name))
+    except (OverflowError, ValueError):
+        return None
+
+
+def _grant_access(grant: Any, row: McpToken, ends: list[datetime]) -> AthleteAccess | None:
+    """What one live, accepted grant reaches now (None: nothing, e.g. expired or no link)."""
+    from mcpserver import present
+
+    if not grant.athlete.is_active:
+        return None  # a deactivated account's data is reachable by nobody, as its own URL is not
+    link = getattr(grant.athlete, "intervals_link", None)
+    if link is None:
+        return None
+    if grant.expires_on is not None:
+        if present.local_today(link.timezone) > grant.expires_on:
+            return None  # an expired grant stops by itself
+        end = _grant_ends(grant.expires_on, link.timezone)
+        if end is not None:
+            ends.append(end)
+    if not isinstance(grant.tools, list) or not isinstance(grant.hidden_classes, list):
+        raise TypeError("tools and hidden classes must be lists")  # deny: never guess what was granted
+    return AthleteAccess(
+        athlete_id=link.athlete_id,
+        name=link.athlete_name or link.athlete_id,
+        timezone=link.timezone,
+        scopes=frozenset(link.scope_set),
+        link_user_id=link.user_id,
+        token_encrypted=link.token_encrypted,
+        is_self=grant.athlete_id == row.user_id,
+        tools=frozenset(grant.tools),
+        hidden=frozenset(grant.hidden_classes),
+    )
 
 
 def _coach_athletes(row: McpToken, ends: list[datetime]) -> list[AthleteAccess]:
-    """Every athlete a coach token reaches right now: live invite grants, then the Option B roster.
-    Appends to `ends` when a live grant will expire on its own."""
+    """Every athlete a coach token reaches right now: live grants the coach accepted, then the Option B
+    roster. Appends to `ends` when a live grant will expire on its own.
+
+    A pending invite reaches nothing (the coach has not agreed to see that athlete's text next to the
+    others'). A grant that cannot be read is skipped and logged: one bad row never takes down the URL
+    for the coach's other athletes."""
     from coaching.models import CoachApiKey, CoachGrant, RosterAthlete
-    from mcpserver import present
 
     athletes: list[AthleteAccess] = []
-    grants = CoachGrant.objects.filter(coach_token=row, revoked_at__isnull=True).select_related(
-        "athlete__intervals_link"
-    )
+    grants = CoachGrant.objects.filter(
+        coach_token=row, revoked_at__isnull=True, accepted_at__isnull=False
+    ).select_related("athlete__intervals_link")
     for grant in grants.order_by("pk"):
-        if not grant.athlete.is_active:
-            continue  # a deactivated account's data is reachable by nobody, as its own URL is not
-        link = getattr(grant.athlete, "intervals_link", None)
-        if link is None:
+        try:
+            access = _grant_access(grant, row, ends)
+        except Exception:  # any defect of one row: deny that grant, keep the others
+            logger.exception("coach token %s: grant %s skipped, it could not be read", row.pk, grant.pk)
             continue
-        if grant.expires_on is not None:
-            if present.local_today(link.timezone) > grant.expires_on:
-                continue  # an expired grant stops by itself
-            ends.append(_grant_ends(grant.expires_on, link.timezone))
-        athletes.append(
-            AthleteAccess(
-                athlete_id=link.athlete_id,
-                name=link.athlete_name or link.athlete_id,
-                timezone=link.timezone,
-                scopes=frozenset(link.scope_set),
-                link_user_id=link.user_id,
-                token_encrypted=link.token_encrypted,
-                is_self=grant.athlete_id == row.user_id,
-                tools=frozenset(grant.tools),
-                hidden=frozenset(grant.hidden_classes),
-            )
-        )
+        if access is not None:
+            athletes.append(access)
     if row.user_id is not None:
         key = CoachApiKey.objects.filter(coach_id=row.user_id).first()
         if key is not None:
             seen = {a.athlete_id for a in athletes}
+            narrowed = _pending_limits(row)
             for member in RosterAthlete.objects.filter(coach_id=row.user_id).order_by("name"):
                 if member.athlete_id in seen:
                     continue  # an explicit invite grant is the narrower, athlete-chosen rule
+                tools, hidden = narrowed.get(member.athlete_id, (None, frozenset()))
                 athletes.append(
                     AthleteAccess(
                         athlete_id=member.athlete_id,
@@ -263,9 +301,31 @@ def _coach_athletes(row: McpToken, ends: list[datetime]) -> list[AthleteAccess]:
                         is_self=member.athlete_id == key.athlete_id,
                         api_key_owner_id=row.user_id,
                         write_allowed=member.permission.upper() == "WRITE",
+                        tools=tools,
+                        hidden=hidden,
                     )
                 )
     return athletes
+
+
+def _pending_limits(row: McpToken) -> dict[str, tuple[frozenset[str], frozenset[str]]]:
+    """athlete id -> (tools, hidden classes) of invites to this coach token still waiting for the coach.
+
+    They grant nothing, but an athlete on the coach's Intervals.icu roster who sent one asked for less
+    than the roster gives: that restriction needs no one's consent, so it applies at once. A row that
+    cannot be read restricts to nothing."""
+    from coaching.models import CoachGrant
+
+    limits: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+    pending = CoachGrant.objects.filter(coach_token=row, revoked_at__isnull=True, accepted_at__isnull=True)
+    for grant in pending.select_related("athlete__intervals_link"):
+        link = getattr(grant.athlete, "intervals_link", None)
+        if link is None:
+            continue
+        tools = grant.tools if isinstance(grant.tools, list) else []
+        hidden = grant.hidden_classes if isinstance(grant.hidden_classes, list) else []
+        limits[link.athlete_id] = (frozenset(map(str, tools)), frozenset(map(str, hidden)))
+    return limits
 
 
 _AREAS = ("ACTIVITY", "WELLNESS", "CALENDAR", "LIBRARY", "SETTINGS", "CHATS")

@@ -1,5 +1,6 @@
-"""An athlete in headless Chromium invites a coach, edits the grant, reads the coach's call in the access
-log and revokes the coach; the coach URL stops working at its next call."""
+"""An athlete in headless Chromium invites a coach, the coach accepts from the emailed link, the athlete edits
+the grant, reads the coach's call in the access log and revokes the coach; the coach URL stops working at its
+next call."""
 
 from __future__ import annotations
 
@@ -77,10 +78,26 @@ def test_an_athlete_invites_edits_watches_and_revokes_a_coach(
     assert until.isoformat() in summary
     page.screenshot(path=str(ARTIFACTS / "coaching-2-invited.png"), full_page=True)
 
-    # The coach's URL travels by email (a Celery task after commit; eager in tests).
+    # The coach's URL and the link to accept travel by email (a Celery task after commit; eager in tests).
     found = re.search(r"https?://\S+/mcp/thr_[A-Za-z0-9_\-]+", str(mail.outbox[-1].body))
     assert found and mail.outbox[-1].to == [COACH], mail.outbox[-1].body
     coach_url = found.group(0)
+    invite = re.search(r"https?://\S+/coach/invite/[^/\s]+/", str(mail.outbox[-1].body))
+    assert invite, mail.outbox[-1].body
+
+    # Until the coach accepts, the URL reaches nothing. The coach opens the link in their own browser: a
+    # page that says who invites and what they could do, and one click on Accept.
+    assert coach_call(coach_url, "list_athletes", {}).structured_content["athletes"] == []
+    coach_page = page.context.browser.new_context().new_page()
+    coach_page.goto(invite.group(0))
+    text = coach_page.inner_text("main")
+    assert "Mara Lindqvist invited you to coach them" in text and "Training history" in text, text
+    assert "HRV" in text and until.isoformat() in text
+    coach_page.screenshot(path=str(ARTIFACTS / "coaching-2b-accept.png"), full_page=True)
+    coach_page.get_by_role("button", name="Accept", exact=True).click()
+    coach_page.wait_for_selector("[data-testid=invite-done]")
+    assert "You now coach" in coach_page.inner_text("main")
+    coach_page.context.close()
 
     # Edit the grant: add a write tool.
     grant.locator("summary").click()

@@ -7,7 +7,8 @@ Seeded: Django's SECRET_KEY, the ENCRYPTION_KEYS, the Intervals.icu client secre
 key and webhook signing secret, the athletes' Intervals.icu OAuth tokens (linked directly and through
 the OAuth flow), a coach's Intervals.icu API key (Option B), the upstream athlete record's email,
 invite token and API key. Issued by the product and treated as canaries too: every MCP token (athlete
-and coach, revoked ones included), every session and CSRF cookie, every one-time token-page link.
+and coach, revoked ones included), every session and CSRF cookie, every one-time token-page link and
+coach invite link.
 
 bench/canary.py runs the same sweep with more rounds and prints the figures.
 """
@@ -185,6 +186,15 @@ def token_of(user: User) -> str:
     row = ensure_athlete_token(user)
     assert row is not None
     return reveal_token(row)
+
+
+def invite_link(rec: Recorder, email: str) -> str:
+    """The accept link in the newest coach invite email to `email`, registered as a canary."""
+    message = next(m for m in reversed(mail.outbox) if email in m.to and "/coach/invite/" in m.body)
+    match = re.search(r"/coach/invite/([^/\s]+)/", str(message.body))
+    assert match, message.body
+    rec.canary("invite-link", match.group(1), owner=email)
+    return match.group(0)
 
 
 def confirm_link(rec: Recorder, email: str) -> str:
@@ -400,6 +410,13 @@ def sweep(rec: Recorder, product: ServerThread, sandbox: Sandbox, settings: Any,
     every = sorted(grantable_tools()["read"] + grantable_tools()["write"])
     mara_web.post("/dashboard/coaches/", {"coach_email": cora, "tools": every})
     grant = CoachGrant.objects.get(athlete=mara, coach_email=cora)
+    # Cora accepts through the one-time link in her invite email (a scanner's GET first, then her click).
+    invite = invite_link(rec, cora)
+    cora_web = Browser(rec, product, "cora")
+    cora_web.get(invite)
+    cora_web.post(invite, {"decision": "accept"})
+    cora_web.post(invite, {"decision": "decline"})  # already used
+    cora_web.post(invite[:-8] + "tampered/", {"decision": "accept"})
     mara_web.post(f"/dashboard/coaches/{grant.pk}/edit/", {"tools": every, "hidden": ["location"]})
     mara_web.post("/dashboard/coaches/", {"coach_email": "not an address", "tools": every})
     mara_web.get("/dashboard/billing/")
@@ -553,6 +570,8 @@ def finish(rec: Recorder, kinds: dict[tuple[str, str], str]) -> None:
     for message in mail.outbox:
         for signed in re.findall(r"/token/confirm/([^/\s\"]+)/", str(message.body)):
             rec.canary("token-link", signed, owner=message.to[0])
+        for signed in re.findall(r"/coach/invite/([^/\s\"]+)/", str(message.body)):
+            rec.canary("invite-link", signed, owner=message.to[0])
     for message in mail.outbox:
         rec.email(kinds.get((message.to[0], str(message.subject)), "unknown"), message)
     rec.add(Capture("dump", "pg_dump of the test database", pg_dump()))
@@ -610,7 +629,7 @@ def test_it_leaks_no_canary_anywhere(
     assert purposes >= {
         "secret-key", "encryption-key", "client-secret", "stripe-key", "stripe-webhook", "oauth-token",
         "coach-api-key", "athlete-email", "athlete-invite", "athlete-api-key", "mcp-athlete", "mcp-coach",
-        "token-link", "cookie-sessionid", "cookie-csrftoken",
+        "token-link", "invite-link", "cookie-sessionid", "cookie-csrftoken",
     }  # fmt: skip
 
 

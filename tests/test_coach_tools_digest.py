@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from accounts.actions import reveal_token
-from coaching.actions import add_private_note, grantable_tools, invite_coach
+from coaching.actions import accept_invite, add_private_note, grantable_tools, invite_coach
 from mcpserver import present
 from tests.conftest import AROHA, DIEGO, MARA, Sandbox, ServerThread, make_athlete
 from tests.read_tools_helpers import ok, upstream
@@ -41,9 +41,9 @@ def coach(product: ServerThread, sandbox: Sandbox) -> Coach:
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
     diego = make_athlete("diego@example.com", athlete_id=DIEGO, sandbox=sandbox)
     aroha = make_athlete("aroha@example.com", athlete_id=AROHA, sandbox=sandbox)
-    grant = invite_coach(mara, COACH, reads)
-    invite_coach(diego, COACH, ["get_training_history", "get_events"])
-    invite_coach(aroha, COACH, reads, hidden=["hrv", "notes"])
+    grant = accept_invite(invite_coach(mara, COACH, reads))
+    accept_invite(invite_coach(diego, COACH, ["get_training_history", "get_events"]))
+    accept_invite(invite_coach(aroha, COACH, reads, hidden=["hrv", "notes"]))
     assert grant.coach_token is not None
     add_private_note(grant.coach_token.pk, MARA, "Left knee niggle in October: keep run volume low.")
     return Coach(f"{product.url}/mcp/{reveal_token(grant.coach_token)}", grant.coach_token.pk)

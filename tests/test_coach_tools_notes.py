@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from accounts.actions import reveal_token
-from coaching.actions import grantable_tools, invite_coach
+from coaching.actions import accept_invite, grantable_tools, invite_coach
 from mcpserver import present
 from tests.conftest import DIEGO, MARA, Sandbox, ServerThread, make_athlete
 from tests.read_tools_helpers import error_text, ok, requests_since, upstream
@@ -36,9 +36,9 @@ def urls(product: ServerThread, sandbox: Sandbox) -> Urls:
     reads = grantable_tools()["read"]
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
     diego = make_athlete("diego@example.com", athlete_id=DIEGO, sandbox=sandbox)
-    grant = invite_coach(mara, "coach@example.com", [*reads, "add_calendar_note"])
-    invite_coach(diego, "coach@example.com", ["get_events"])
-    other = invite_coach(mara, "other@example.com", reads)
+    grant = accept_invite(invite_coach(mara, "coach@example.com", [*reads, "add_calendar_note"]))
+    accept_invite(invite_coach(diego, "coach@example.com", ["get_events"]))
+    other = accept_invite(invite_coach(mara, "other@example.com", reads))
     assert grant.coach_token is not None and other.coach_token is not None
     return Urls(
         f"{product.url}/mcp/{reveal_token(grant.coach_token)}",

@@ -17,7 +17,7 @@ from django.core import mail
 from mcp.client import Client
 
 from accounts.actions import reveal_token
-from coaching.actions import grantable_tools, invite_coach, revoke_coach
+from coaching.actions import accept_invite, grantable_tools, invite_coach, revoke_coach
 from coaching.models import CoachGrant
 from mcpserver.catalogue import REGISTRY
 from tests.conftest import AROHA, DIEGO, MARA, SAM, Sandbox, ServerThread, make_athlete
@@ -46,9 +46,9 @@ def roster(product: ServerThread, sandbox: Sandbox) -> Iterator[Roster]:
     aroha = make_athlete("aroha@example.com", athlete_id=AROHA, sandbox=sandbox)
     make_athlete("sam@example.com", athlete_id=SAM, sandbox=sandbox)
     everything = [t for group in grantable_tools().values() for t in group]
-    full = invite_coach(mara, "full@coach.example", everything)
-    partial = invite_coach(diego, "partial@coach.example", PARTIAL_TOOLS, hidden=["hrv"])
-    expired = invite_coach(aroha, "partial@coach.example", PARTIAL_TOOLS)
+    full = accept_invite(invite_coach(mara, "full@coach.example", everything))
+    partial = accept_invite(invite_coach(diego, "partial@coach.example", PARTIAL_TOOLS, hidden=["hrv"]))
+    expired = accept_invite(invite_coach(aroha, "partial@coach.example", PARTIAL_TOOLS))
     CoachGrant.objects.filter(pk=expired.pk).update(expires_on=dt.date(2020, 1, 1))  # time has passed
     assert partial.coach_token_id == expired.coach_token_id, "invites to one email share one coach token"
     yield Roster(coach_url(product, full), coach_url(product, partial), full)
@@ -170,7 +170,7 @@ def test_it_applies_a_revocation_on_the_very_next_request(roster: Roster, sandbo
 def test_it_remembers_the_selected_athlete_across_stateless_requests(roster: Roster, sandbox: Sandbox) -> None:
     # A second athlete for Coach Full: now the URL reaches two and a call without `athlete` must not guess.
     aroha_user = make_athlete("aroha2@example.com", athlete_id=AROHA, sandbox=sandbox)
-    invite_coach(aroha_user, "full@coach.example", ["get_training_history"])
+    accept_invite(invite_coach(aroha_user, "full@coach.example", ["get_training_history"]))
     ambiguous = call(roster.full_url, "get_training_history", {})
     assert ambiguous.is_error and "several athletes" in ambiguous.content[0].text
     assert "Mara Lindqvist (i100001)" in ambiguous.content[0].text
@@ -191,7 +191,7 @@ def test_it_gives_a_coach_who_trains_one_url_for_their_own_data_and_their_athlet
     aroha = make_athlete("aroha@example.com", athlete_id=AROHA, sandbox=sandbox)
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
     own = invite_coach(aroha, "aroha@example.com", ["get_training_history", "get_fitness"])
-    theirs = invite_coach(mara, "AROHA@example.com", ["get_training_history"])
+    theirs = accept_invite(invite_coach(mara, "AROHA@example.com", ["get_training_history"]))
     assert own.coach_token_id == theirs.coach_token_id
     url = coach_url(product, own)
     athletes = {a["id"]: a["tools"] for a in list_athletes(url)}

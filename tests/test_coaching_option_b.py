@@ -16,6 +16,7 @@ from accounts.models import McpToken
 from coaching.actions import (
     CoachKeyError,
     _roster_members,
+    accept_invite,
     grantable_tools,
     invite_coach,
     link_coach_api_key,
@@ -185,7 +186,7 @@ def mixed(product: ServerThread, sandbox: Sandbox) -> dict[str, Any]:
     """Mara invites Sam with one tool; Sam's Intervals.icu roster brings Diego (READ), Aroha (WRITE), himself."""
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
     sam = make_athlete("sam@example.com", athlete_id=None)
-    invite_coach(mara, "sam@example.com", ["get_training_history"])
+    accept_invite(invite_coach(mara, "sam@example.com", ["get_training_history"]))
     link_coach_api_key(sam, sandbox.state.api_key(SAM))
     return {"sam": sam, "mara": mara, "url": coach_url(product, sam)}
 
@@ -200,6 +201,26 @@ def test_a_mixed_roster_lists_every_athlete_with_the_right_tools(mixed: dict[str
     assert rows[AROHA]["tools"] == EVERY and rows[AROHA]["via"] == "Intervals.icu roster"
     assert rows[SAM]["tools"] == EVERY
     assert rows[AROHA]["timezone"] == "Pacific/Auckland" and rows[DIEGO]["name"] == "Diego Alvarez"
+
+
+def test_an_invite_waiting_for_the_coach_narrows_the_roster_at_once_and_grants_nothing_more(
+    product: ServerThread, sandbox: Sandbox
+) -> None:
+    # Mara is on Sam's Intervals.icu roster with WRITE. Her invite asks for less: that applies before Sam
+    # answers (a restriction needs no one's consent); what it grants only applies once he accepts.
+    mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
+    sam = make_athlete("sam@example.com", athlete_id=None)
+    link_coach_api_key(sam, sandbox.state.api_key(SAM))
+    url = coach_url(product, sam)
+    rows = {a["id"]: a for a in run(ok(url, "list_athletes", {}))["athletes"]}
+    assert rows[MARA]["tools"] == EVERY
+    grant = invite_coach(mara, "sam@example.com", ["get_fitness"], hidden=["hrv"])
+    rows = {a["id"]: a for a in run(ok(url, "list_athletes", {}))["athletes"]}
+    assert rows[MARA]["tools"] == ["get_fitness"] and rows[MARA]["via"] == "Intervals.icu roster"
+    assert rows[MARA]["hidden_data"] == ["hrv"]
+    accept_invite(grant)
+    rows = {a["id"]: a for a in run(ok(url, "list_athletes", {}))["athletes"]}
+    assert rows[MARA]["tools"] == ["get_fitness"] and "via" not in rows[MARA]
 
 
 def test_a_read_permission_athlete_gets_reads_and_writes_are_refused_like_an_unknown_athlete(

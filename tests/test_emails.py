@@ -36,7 +36,9 @@ def send_each() -> None:
         inviting_athlete="Mara O'Brien",
         athlete_names=["Mara O'Brien", "Diego Alvarez"],
         mcp_url=MCP_URL,
-        tools=["get_training_history", "get_fitness"],
+        read_tools=["Training history", "Fitness, fatigue and form"],
+        write_tools=[],
+        accept_url="https://t.example/coach/invite/abc/",
     )
     emails.send_token_confirmation_email(
         "mara@example.com", action="regenerate", confirm_url="https://t.example/token/confirm/abc/", expires_minutes=60
@@ -67,7 +69,8 @@ def test_it_sends_every_email_with_a_subject_a_text_and_an_html_part() -> None:
         assert "&#x27;" not in message.body and "&amp;" not in message.body  # plain text is not HTML-escaped
     invite = mail.outbox[1]
     assert MCP_URL in invite.body and MCP_URL in invite.alternatives[0][0]
-    assert "Claude" in invite.body and "ChatGPT" in invite.body and "get_fitness" in invite.body
+    assert "Claude" in invite.body and "ChatGPT" in invite.body and "Fitness, fatigue and form" in invite.body
+    assert "https://t.example/coach/invite/abc/" in invite.body, "the invite carries its accept link"
     assert "O&#x27;Brien" in invite.alternatives[0][0]  # but the HTML part is
     assert "7-day" not in mail.outbox[5].body and "keeps working until" in mail.outbox[5].body
 

@@ -14,7 +14,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from pydantic import ValidationError
 
 from accounts.actions import reveal_token
-from coaching.actions import grantable_tools, invite_coach
+from coaching.actions import accept_invite, grantable_tools, invite_coach
 from integrations.intervals import cache
 from integrations.intervals.client import Bearer, IntervalsClient, _activity_list_fields
 from tests.conftest import MARA, Sandbox, ServerThread, make_athlete, mcp_url
@@ -41,8 +41,8 @@ def cached(settings: Any) -> None:
 def urls(product: ServerThread, sandbox: Sandbox, cached: None) -> dict[str, str]:
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
     reads = grantable_tools()["read"]
-    one = invite_coach(mara, "one@coach.example", reads)
-    two = invite_coach(mara, "two@coach.example", reads)
+    one = accept_invite(invite_coach(mara, "one@coach.example", reads))
+    two = accept_invite(invite_coach(mara, "two@coach.example", reads))
     assert one.coach_token is not None and two.coach_token is not None
     return {
         "mara": mcp_url(product, mara),

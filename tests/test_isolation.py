@@ -1,11 +1,13 @@
 """Isolation, exhaustively (issue #6), on a representative subset: the same code as `python -m bench.isolation`.
 
 The world (bench/isolation.py): Mara, Diego, Aroha and Sam have their own URLs; Maya is the outsider (signed up,
-read-only scopes, invited by nobody); Priya exists on Intervals.icu but not in Sam's stored roster. Coach Full
+read-only scopes, invited by no one); Priya exists on Intervals.icu but not in Sam's stored roster. Coach Full
 has every tool on Mara; Coach Partial two read tools on Diego (HRV hidden) and an expired grant from Aroha;
 Coach Gone lost Aroha's grant and keeps get_fitness on Mara; Sam coaches through his Intervals.icu API key and
-Mara's invite narrows him to get_fitness on her. Every forbidden call must fail with the one answer of its
-class, reach Intervals.icu never (athletes) or only through the acting athlete's own collection (object ids).
+Mara's invite narrows him to get_fitness on her. Maya invited Coach Full, Sam and Coach New, and none accepted;
+Coach Partial and Coach Gone had selected Aroha before her grant ended. Every forbidden call must fail with the
+one answer of its class, reach Intervals.icu never (athletes) or only through the acting athlete's own
+collection (object ids).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def test_it_refuses_every_kind_of_forbidden_athlete_and_every_dead_token_the_sam
     every = isolation.athlete_cases(world)
     kinds = {c.kind for c in every}
     assert kinds >= {"unknown", "other tenant", "ungranted tool", "expired grant", "revoked grant", "stale roster"}
+    assert {"unaccepted invite", "removed selection, athlete omitted"} <= kinds
     assert "ungranted tool, athlete omitted" in kinds and "coach tool on an athlete URL" in kinds
     cases = isolation.subset(every, per_class=2, always=lambda c: c.kind == "ungranted tool, athlete omitted")
     assert len({c.klass for c in cases}) == len({c.klass for c in every}), "every (token, tool) class is sampled"
@@ -82,6 +85,45 @@ def test_it_refuses_every_kind_of_forbidden_athlete_and_every_dead_token_the_sam
     assert dict(answers) == {(404, NOT_FOUND_BODY): calls}
     assert upstream == 0
     assert client_refused, "the official client cannot even connect with a revoked URL"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_refuses_invites_from_strangers_and_removed_selections_like_unknown_athletes(
+    world: World, sandbox: Sandbox
+) -> None:
+    every = isolation.athlete_cases(world)
+    strangers = [c for c in every if c.kind == "unaccepted invite"]
+    removed = [c for c in every if c.kind == "removed selection, athlete omitted"]
+    assert {c.token for c in strangers} == {"coach:full", "coach:sam-option-b", "coach:new"}
+    assert {c.token for c in removed} == {"coach:partial", "coach:gone"}
+    classes = {c.klass for c in strangers + removed}
+    # The yardstick: an id no one has, asked on the same URL with the same tool.
+    unknown = [c for c in every if c.kind == "unknown" and c.asked == "i999999" and c.klass in classes]
+    before = sandbox.state.request_count
+    outcomes = isolation.run_cases(world, sandbox.state, strangers + removed + unknown)
+    report = isolation.check(world, outcomes, [])
+    assert not report.failures, failures(report)
+    assert sandbox.state.request_count == before, "neither reaches Intervals.icu"
+    assert all(len(report.answers[k]) == 1 for k in classes), "the same answer as an unknown athlete"
+
+    # An invite nobody accepted reaches nothing, not even on a URL that reaches no one else.
+    (maya,) = [
+        o
+        for o in outcomes
+        if o.case.token == "coach:new" and o.case.tool == "get_wellness" and o.case.asked == isolation.MAYA
+    ]
+    assert maya.raw.startswith(f"No athlete '{isolation.MAYA}' with get_wellness on this MCP URL."), maya.raw
+    assert "Maya" not in maya.raw.replace(f"'{isolation.MAYA}'", "")
+    # Coach Gone selected Aroha, who revoked: get_fitness without `athlete` is refused with the choices,
+    # never answered for Mara, the only athlete left (who did grant get_fitness).
+    (gone,) = [o for o in removed_of(outcomes) if o.case.token == "coach:gone" and o.case.tool == "get_fitness"]
+    assert gone.raw.startswith(
+        f"No athlete '{AROHA}' with get_fitness on this MCP URL. Available with get_fitness: Mara Lindqvist ({MARA})."
+    ), gone.raw
+
+
+def removed_of(outcomes: list[Outcome]) -> list[Outcome]:
+    return [o for o in outcomes if o.case.kind == "removed selection, athlete omitted"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -21,7 +21,7 @@ from mcp.client import Client
 
 from accounts.actions import ensure_athlete_token, regenerate_token, reveal_token
 from accounts.models import BillingAccount, McpToken, User
-from coaching.actions import invite_coach, revoke_coach, select_athlete
+from coaching.actions import accept_invite, invite_coach, revoke_coach, select_athlete
 from coaching.models import CoachGrant
 from config import redis_guard
 from mcpserver import principal_cache
@@ -86,7 +86,7 @@ def test_it_stops_a_revoked_coach_with_the_very_next_request(
     product: ServerThread, sandbox: Sandbox, loads: list[str]
 ) -> None:
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
-    grant = invite_coach(mara, "coach@example.com", ["get_training_history"])
+    grant = accept_invite(invite_coach(mara, "coach@example.com", ["get_training_history"]))
     assert grant.coach_token is not None
     url = f"{product.url}/mcp/{reveal_token(grant.coach_token)}"
     assert [a["id"] for a in whoami(url).structured_content["athletes"]] == [MARA]
@@ -102,8 +102,8 @@ def test_it_kills_a_regenerated_token_and_moves_a_coach_to_the_selected_athlete_
 ) -> None:
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
     diego = make_athlete("diego@example.com", athlete_id=DIEGO, sandbox=sandbox)
-    grant = invite_coach(mara, "coach@example.com", ["get_training_history"])
-    invite_coach(diego, "coach@example.com", ["get_training_history"])
+    grant = accept_invite(invite_coach(mara, "coach@example.com", ["get_training_history"]))
+    accept_invite(invite_coach(diego, "coach@example.com", ["get_training_history"]))
     assert grant.coach_token is not None
     coach_raw = reveal_token(grant.coach_token)
     assert authenticate(coach_raw) is not None and authenticate(coach_raw) is not None
@@ -151,7 +151,7 @@ def test_it_reloads_when_the_clock_reaches_the_principals_own_expiry(
 
 def test_it_knows_when_a_grant_or_a_grace_period_runs_out_on_its_own(sandbox: Sandbox) -> None:
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)  # Europe/Stockholm
-    grant = invite_coach(mara, "coach@example.com", ["get_training_history"])
+    grant = accept_invite(invite_coach(mara, "coach@example.com", ["get_training_history"]))
     assert grant.coach_token is not None
     coach_raw = reveal_token(grant.coach_token)
     no_expiry = load_principal(coach_raw)

@@ -36,10 +36,13 @@ async def whoami(call: ToolCall, args: WhoamiInput) -> ToolResult:
             for n in allowed
             if REGISTRY[n].scope is not None and a.allows_tool(n, REGISTRY[n].scope, REGISTRY[n].read_only)
         )
-        default = a.athlete_id == p.default_athlete_id or len(p.athletes) == 1
+        # A selection that left the URL stays the default (and is refused): the only athlete left is not it.
+        default = a.athlete_id == p.default_athlete_id or (len(p.athletes) == 1 and not p.default_athlete_id)
         athletes.append({**a.echo(), "tools": tools, "is_default": default})
     data: dict[str, object] = {"owner": p.display_name, "role": p.kind, "athletes": athletes, "tools": allowed}
-    if not p.athletes:
+    if not p.athletes and p.kind == "coach":
+        data["note"] = "No athlete reaches this coach URL yet: athletes appear once you accept their invite."
+    elif not p.athletes:
         data["note"] = "No Intervals.icu account is connected yet: connect it on the Threshold dashboard."
     names = ", ".join(f"{a.name} ({a.athlete_id}, {a.timezone or 'UTC'})" for a in p.athletes) or "no athlete yet"
     text = f"Threshold {p.kind} URL of {p.display_name}; athletes: {names}; {len(allowed)} tools."

@@ -87,8 +87,9 @@ class Command(BaseCommand):
         self.stdout.write("Sign up with any email to try the full flow; verification emails print to this console.")
 
     def _seed_coach(self) -> dict[str, Any]:
-        """The demo coach: invited by the first demo athlete with every tool, by the second with reads only."""
-        from coaching.actions import grantable_tools, invite_coach
+        """The demo coach: invited by the first demo athlete with every tool, by the second with reads only;
+        both invites accepted."""
+        from coaching.actions import accept_invite, grantable_tools, invite_coach
         from coaching.models import CoachGrant
 
         name, email = DEMO_COACH
@@ -103,7 +104,8 @@ class Command(BaseCommand):
             athlete = User.objects.get(email=athlete_email)
             live = CoachGrant.objects.filter(athlete=athlete, coach_email=email, revoked_at=None).first()
             if live is None or sorted(live.tools) != sorted(tools) or live.coach_token is None:
-                invite_coach(athlete, email, tools)  # only when something changed: no repeated invite emails
+                live = invite_coach(athlete, email, tools)  # only when something changed: no repeated emails
+            accept_invite(live, actor=coach)  # the demo coach has said yes (a no-op once accepted)
             names.append(athlete.name or athlete.email)
         token = McpToken.objects.get(kind=McpToken.Kind.COACH, email=email, revoked_at=None)
         if token.user_id is None:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('coaching', '0004_catchupcursor'),
+        ('coaching', '0005_coach_consent'),
     ]
 
     operations = [
