@@ -104,6 +104,10 @@ MCP_ALLOWED_ORIGINS = env_list(
     [f"{_site.scheme}://{_site.netloc}", "https://claude.ai", "https://chatgpt.com"],
 )
 MCP_HISTORY_MAX_DAYS = env_int("MCP_HISTORY_MAX_DAYS", 366)
+# A tool call's time budget (mcpserver.catalogue.run_tool): past it, a read is stopped and a write left to
+# finish, with a clear "took too long" answer. Roster-wide coach tools fan out over the roster: their own.
+MCP_TOOL_TIME_BUDGET_SECONDS = env_float("MCP_TOOL_TIME_BUDGET_SECONDS", 8.0)
+MCP_ROSTER_TIME_BUDGET_SECONDS = env_float("MCP_ROSTER_TIME_BUDGET_SECONDS", 30.0)
 # Per-token tool-call limit (shared across workers through Redis; per process if Redis is down).
 MCP_TOKEN_CALLS_PER_MINUTE = env_int("MCP_TOKEN_CALLS_PER_MINUTE", 120)
 MCP_TOKEN_BURST = env_int("MCP_TOKEN_BURST", 30)

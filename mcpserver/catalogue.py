@@ -8,11 +8,11 @@ result; nothing raised inside a tool reaches the client as a stack trace or a 50
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from django.utils import timezone as dj_timezone
@@ -26,6 +26,7 @@ from coaching.actions import WriteRecord
 from integrations.intervals import cache as intervals_cache
 from integrations.intervals import errors
 from integrations.intervals.ratelimit import NOT_READ, RateLimitExceeded, get_token_limiter
+from mcpserver.bounds import BoundedDate
 from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess, AthleteResolutionError, Principal, resolve_athlete
 
@@ -44,8 +45,9 @@ class AthleteInput(ToolInput):
 
 
 class DateWindowInput(AthleteInput):
-    start: date | None = None
-    end: date | None = None
+    # Refused outside mcpserver.bounds' window (year 1, year 9999) before any date arithmetic runs.
+    start: BoundedDate | None = None
+    end: BoundedDate | None = None
 
 
 class AthleteEcho(BaseModel):
@@ -272,7 +274,11 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
             call.resolved = ahead_access
             result = ToolResult(data=remembered[1][0], text=remembered[1][1])
         else:
-            result = await spec.handler(call, args)
+            result = await _within_budget(spec, call, args)
+    except ToolOverrun as exc:
+        message = str(exc)
+        if exc.finishing:
+            return error_result(message)  # the write is journaled by _journal_late when it ends
     except ToolFailure as exc:
         message = str(exc)
     except errors.UpstreamRateLimited as exc:
@@ -304,6 +310,86 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
         content=[TextContent(type="text", text=result.text)],
         structured_content=result.data,
     )
+
+
+class ToolOverrun(ToolFailure):
+    """A call ran past its time budget. `finishing`: a write left to end (and be journaled) on its own."""
+
+    def __init__(self, message: str, *, finishing: bool) -> None:
+        super().__init__(message)
+        self.finishing = finishing
+
+
+def time_budget(spec: ToolSpec) -> float:
+    """Seconds a call may take. Roster-wide coach tools fan out over every athlete of the roster (each
+    request paced by the shared upstream limiter, none of it CPU), so they get their own, longer budget."""
+    from django.conf import settings
+
+    if spec.group == "coach":
+        return float(settings.MCP_ROSTER_TIME_BUDGET_SECONDS)
+    return float(settings.MCP_TOOL_TIME_BUDGET_SECONDS)
+
+
+# Writes that overran their budget and were left to finish: referenced here so none is collected mid-way.
+_late_writes: set[asyncio.Task[Any]] = set()
+
+
+async def _within_budget(spec: ToolSpec, call: ToolCall, args: ToolInput) -> ToolResult:
+    """Run the handler for at most its time budget, so no call holds its client (or a worker's slot for it)
+    past a few seconds, however slow Intervals.icu is.
+
+    Every argument that sizes CPU work is bounded where it enters (mcpserver.bounds, the input models), so
+    what can outlast the budget is waiting: on Intervals.icu, its rate limit, or the database. A read is
+    then cancelled. A write may already be on its way upstream, and cancelling it could lose the access
+    log's pre-image (and so its undo): it is left to finish on its own and journaled when it ends, and the
+    answer says so (push_workout and the other creating writes are retry-safe).
+    """
+    budget = time_budget(spec)
+    task = asyncio.ensure_future(spec.handler(call, args))
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), budget)
+    except TimeoutError:
+        pass
+    except asyncio.CancelledError:
+        if spec.read_only:
+            task.cancel()  # the client went away: nothing is waiting for this read any more
+        raise
+    seconds = f"{budget:g}"
+    if spec.read_only:
+        task.cancel()
+        raise ToolOverrun(
+            f"{spec.name} took too long (over {seconds} s) and was stopped: Intervals.icu is slow right now. "
+            "Try again in a minute, or ask for a shorter range.",
+            finishing=False,
+        )
+    _late_writes.add(task)
+    task.add_done_callback(lambda done: _journal_late(spec, call, done))
+    raise ToolOverrun(
+        f"{spec.name} took too long (over {seconds} s): Intervals.icu is slow right now. The write was already "
+        "under way and is being finished; it shows in the access log when done. Check with get_events (or "
+        "the access log) before retrying.",
+        finishing=True,
+    )
+
+
+def _journal_late(spec: ToolSpec, call: ToolCall, task: asyncio.Task[Any]) -> None:
+    """A write that outlived its budget has ended: log it like any other call (its pre-image, for undo)."""
+    _late_writes.discard(task)
+    result: ToolResult | None = None
+    message = f"{spec.name} finished after its answer had gone out"
+    if task.cancelled():
+        message += ", cancelled."
+    elif isinstance(task.exception(), ToolFailure | errors.IntervalsError):
+        exc = task.exception()
+        message += ": " + (exc.user_message if isinstance(exc, errors.IntervalsError) else str(exc))
+    elif task.exception() is not None:
+        logger.error("tool %s crashed after its budget", spec.name, exc_info=task.exception())
+        message += " with an internal error."
+    else:
+        result = task.result()
+    logging_task = asyncio.ensure_future(_log_call(spec, call, result, message))
+    _late_writes.add(logging_task)
+    logging_task.add_done_callback(_late_writes.discard)
 
 
 def _cached_athlete(spec: ToolSpec, principal: Principal, args: ToolInput) -> AthleteAccess | None:
