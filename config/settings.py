@@ -88,6 +88,9 @@ INTERVALS_MAX_ATTEMPTS = env_int("INTERVALS_MAX_ATTEMPTS", 4)
 # The upstream allows about 10 requests/s per IP with a short burst, shared by the whole deployment.
 INTERVALS_RATE_PER_SECOND = env_float("INTERVALS_RATE_PER_SECOND", 10.0)
 INTERVALS_RATE_BURST = env_int("INTERVALS_RATE_BURST", 5)
+# Each athlete's own share of that budget (fairness: integrations/intervals/ratelimit.acquire_upstream); 0 = off.
+INTERVALS_ATHLETE_RATE_PER_SECOND = env_float("INTERVALS_ATHLETE_RATE_PER_SECOND", 4.0)
+INTERVALS_ATHLETE_BURST = env_int("INTERVALS_ATHLETE_BURST", 4)
 INTERVALS_OAUTH_STATE_MAX_AGE = env_int("INTERVALS_OAUTH_STATE_MAX_AGE", 600)
 # Circuit breaker: after this many failed requests in a row, fail fast for the cooldown, then probe.
 INTERVALS_BREAKER_FAILURES = env_int("INTERVALS_BREAKER_FAILURES", 5)

@@ -27,7 +27,7 @@ import httpx
 from django.conf import settings
 
 from integrations.intervals import cache, errors
-from integrations.intervals.ratelimit import RateLimitExceeded, get_limiter
+from integrations.intervals.ratelimit import RateLimitExceeded, acquire_upstream
 from integrations.intervals.schemas import (
     Activity,
     Athlete,
@@ -370,7 +370,7 @@ class IntervalsClient:
             if remaining <= 0:
                 break
             try:
-                await get_limiter().acquire(max_wait=remaining)
+                await acquire_upstream(remaining, self.cache_athlete)
             except RateLimitExceeded as exc:
                 raise errors.UpstreamRateLimited(
                     "local upstream budget exhausted", retry_after=exc.wait_seconds
