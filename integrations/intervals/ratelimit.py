@@ -255,9 +255,11 @@ def get_token_limiter() -> UpstreamLimiter:
 
 
 def get_athlete_limiter() -> UpstreamLimiter | None:
-    """Each athlete's own share of the upstream budget (None: fairness off, INTERVALS_ATHLETE_RATE_PER_SECOND=0)."""
+    """Each athlete's own share of the upstream budget. None: fairness off (INTERVALS_ATHLETE_RATE_PER_SECOND=0),
+    or a share at least the whole budget (it could never bind: no extra Redis round trip for it)."""
     global _athlete_limiter
-    if settings.INTERVALS_ATHLETE_RATE_PER_SECOND <= 0:
+    share = settings.INTERVALS_ATHLETE_RATE_PER_SECOND
+    if share <= 0 or share >= settings.INTERVALS_RATE_PER_SECOND:
         return None
     with _limiter_lock:
         if _athlete_limiter is None:
