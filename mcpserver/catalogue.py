@@ -351,8 +351,11 @@ async def _within_budget(spec: ToolSpec, call: ToolCall, args: ToolInput) -> Too
     except TimeoutError:
         pass
     except asyncio.CancelledError:
+        # The client went away: nothing waits for a read any more; a write is finished all the same.
         if spec.read_only:
-            task.cancel()  # the client went away: nothing is waiting for this read any more
+            task.cancel()
+        else:
+            _finish_detached(spec, call, task)
         raise
     seconds = f"{budget:g}"
     if spec.read_only:
@@ -362,14 +365,19 @@ async def _within_budget(spec: ToolSpec, call: ToolCall, args: ToolInput) -> Too
             "Try again in a minute, or ask for a shorter range.",
             finishing=False,
         )
-    _late_writes.add(task)
-    task.add_done_callback(lambda done: _journal_late(spec, call, done))
+    _finish_detached(spec, call, task)
     raise ToolOverrun(
         f"{spec.name} took too long (over {seconds} s): Intervals.icu is slow right now. The write was already "
         "under way and is being finished; it shows in the access log when done. Check with get_events (or "
         "the access log) before retrying.",
         finishing=True,
     )
+
+
+def _finish_detached(spec: ToolSpec, call: ToolCall, task: asyncio.Task[Any]) -> None:
+    """Let a write's task run on with nobody awaiting it, and journal it when it ends."""
+    _late_writes.add(task)
+    task.add_done_callback(lambda done: _journal_late(spec, call, done))
 
 
 def _journal_late(spec: ToolSpec, call: ToolCall, task: asyncio.Task[Any]) -> None:

@@ -84,3 +84,40 @@ async def test_it_finishes_a_slow_write_after_answering_and_journals_it_for_undo
     undone = await call(urls["mara"], "undo_last_write", {})
     assert not undone.is_error, undone.content
     assert not [e for e in events_on(sandbox, MARA, day) if e["name"] == name]
+
+
+async def test_it_finishes_and_journals_a_write_whose_client_went_away(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mara's assistant hangs up while her push is on its way upstream: the write ends and is logged anyway."""
+    from pydantic import BaseModel
+
+    from coaching.actions import WriteRecord
+    from mcpserver import catalogue
+
+    logged: list[tuple[str, Any, str]] = []
+
+    async def log_call(spec: Any, call: Any, result: Any, message: str) -> None:
+        logged.append((spec.name, result, message))
+
+    async def slow_write(call: Any, args: Any) -> catalogue.ToolResult:
+        await asyncio.sleep(0.3)
+        write = WriteRecord(kind="event.create", target="1", before=None, after={"id": 1})
+        return catalogue.ToolResult(data={}, text="Added.", write=write)
+
+    monkeypatch.setattr(catalogue, "_log_call", log_call)
+    spec = catalogue.ToolSpec(
+        name="slow_write",
+        title="",
+        description="",
+        input_model=catalogue.ToolInput,
+        output_model=BaseModel,
+        handler=slow_write,
+        scope=None,
+        read_only=False,
+    )
+    caller = asyncio.ensure_future(catalogue._within_budget(spec, Any, catalogue.ToolInput()))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    await asyncio.sleep(0.6)
+    assert [(name, result.text) for name, result, _ in logged] == [("slow_write", "Added.")]

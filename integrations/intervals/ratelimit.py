@@ -269,23 +269,23 @@ def get_athlete_limiter() -> UpstreamLimiter | None:
         return _athlete_limiter
 
 
-# Athletes holding a booked slot of the shared budget in this process (see acquire_upstream), and how many.
-_booked: dict[str, int] = {}
+# Athletes one of whose requests holds a booked slot of the shared budget in this process (acquire_upstream).
+_booked: set[str] = set()
 _booked_lock = threading.Lock()
 
 
 def _book(athlete: str) -> bool:
     """Take this process's one booking for `athlete`, if no request of that athlete holds it."""
     with _booked_lock:
-        if _booked.get(athlete):
+        if athlete in _booked:
             return False
-        _booked[athlete] = 1
+        _booked.add(athlete)
         return True
 
 
 def _unbook(athlete: str) -> None:
     with _booked_lock:
-        _booked.pop(athlete, None)
+        _booked.discard(athlete)
 
 
 async def acquire_upstream(max_wait: float, athlete: str | None = None) -> float:
