@@ -82,7 +82,7 @@ async def test_it_lets_sam_through_while_three_athletes_call_flat_out(budget: An
     waits, granted = await run(SECONDS)
     assert len(waits) >= 5
     print(f"Sam's waits with fairness: median {statistics.median(waits):.3f} s, max {max(waits):.3f} s; {granted}")
-    assert statistics.median(waits) < 0.3, waits
+    assert statistics.median(waits) < 0.5, waits  # a few slots of 100 ms at most (3.6 s without fairness)
     # Each noisy athlete got no more than its own share, and together no more than the deployment's budget.
     for athlete in NOISY:
         assert granted[athlete] <= 4 * SECONDS + 4 + 1, granted

@@ -337,6 +337,8 @@ async def test_it_analyses_a_three_day_activity_without_holding_aroha_s_calls(
         seen,
         f"Aroha: {len(latencies)} calls, p95 {percentile(latencies, 95) * 1000:.0f} ms; loop stall {max(lags):.2f} s",
     )
-    assert all(not is_error for _, _, is_error, _ in seen), seen
+    # Each answers with its metrics, or (on a machine too loaded to finish in time) its budget's clear refusal.
+    assert all(not is_error or "took too long" in text for _, _, is_error, text in seen), seen
+    assert all(s < budget_of("get_extended_metrics") + MARGIN_S for _, s, _, _ in seen), seen
     assert max(lags) < 0.8, f"the product's event loop stalled {max(lags):.2f} s"
     assert percentile(latencies, 95) < QUIET_P95_S, sorted(latencies)[-5:]
