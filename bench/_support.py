@@ -30,6 +30,8 @@ def bench_env(**extra: str) -> dict[str, str]:
             "INTERVALS_CLIENT_SECRET": "threshold-dev-secret",
             "INTERVALS_RATE_PER_SECOND": "100000",
             "INTERVALS_RATE_BURST": "100000",
+            "INTERVALS_ATHLETE_RATE_PER_SECOND": "100000",
+            "INTERVALS_ATHLETE_BURST": "100000",
             "LOG_LEVEL": "WARNING",
             # The production shape: DEBUG off (no query recording), Redis for the limiter and the cache.
             "DEBUG": "0",

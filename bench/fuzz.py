@@ -26,6 +26,14 @@ def _deep(depth: int) -> object:
     return node
 
 
+def deep_bodies(depth: int) -> Iterator[bytes]:
+    """tools/call bodies whose arguments nest `depth` deep, as arrays and as objects, written out directly
+    (json.dumps itself recurses): every JSON parser on the way must refuse them, never crash on them."""
+    head = b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "whoami", "arguments": '
+    yield head + b"[" * depth + b"1" + b"]" * depth + b"}}"
+    yield head + b'{"a": ' * depth + b"1" + b"}" * depth + b"}}"
+
+
 def bodies(count: int, seed: int = 7) -> Iterator[bytes]:
     """Deterministic invalid bodies: broken bytes, wrong types, batches, deep nesting, unknown methods and
     tool calls whose arguments do not match the tool's schema."""

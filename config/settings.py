@@ -93,6 +93,9 @@ INTERVALS_MAX_ATTEMPTS = env_int("INTERVALS_MAX_ATTEMPTS", 4)
 # The upstream allows about 10 requests/s per IP with a short burst, shared by the whole deployment.
 INTERVALS_RATE_PER_SECOND = env_float("INTERVALS_RATE_PER_SECOND", 10.0)
 INTERVALS_RATE_BURST = env_int("INTERVALS_RATE_BURST", 5)
+# Each athlete's own share of that budget (fairness: integrations/intervals/ratelimit.acquire_upstream); 0 = off.
+INTERVALS_ATHLETE_RATE_PER_SECOND = env_float("INTERVALS_ATHLETE_RATE_PER_SECOND", 4.0)
+INTERVALS_ATHLETE_BURST = env_int("INTERVALS_ATHLETE_BURST", 4)
 INTERVALS_OAUTH_STATE_MAX_AGE = env_int("INTERVALS_OAUTH_STATE_MAX_AGE", 600)
 # Circuit breaker: after this many failed requests in a row, fail fast for the cooldown, then probe.
 INTERVALS_BREAKER_FAILURES = env_int("INTERVALS_BREAKER_FAILURES", 5)
@@ -109,6 +112,10 @@ MCP_ALLOWED_ORIGINS = env_list(
     [f"{_site.scheme}://{_site.netloc}", "https://claude.ai", "https://chatgpt.com"],
 )
 MCP_HISTORY_MAX_DAYS = env_int("MCP_HISTORY_MAX_DAYS", 366)
+# A tool call's time budget (mcpserver.catalogue.run_tool): past it, a read is stopped and a write left to
+# finish, with a clear "took too long" answer. Roster-wide coach tools fan out over the roster: their own.
+MCP_TOOL_TIME_BUDGET_SECONDS = env_float("MCP_TOOL_TIME_BUDGET_SECONDS", 8.0)
+MCP_ROSTER_TIME_BUDGET_SECONDS = env_float("MCP_ROSTER_TIME_BUDGET_SECONDS", 30.0)
 # Per-token tool-call limit (shared across workers through Redis; per process if Redis is down).
 MCP_TOKEN_CALLS_PER_MINUTE = env_int("MCP_TOKEN_CALLS_PER_MINUTE", 120)
 MCP_TOKEN_BURST = env_int("MCP_TOKEN_BURST", 30)

@@ -8,11 +8,11 @@ result; nothing raised inside a tool reaches the client as a stack trace or a 50
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date
 from typing import Any
 
 from django.utils import timezone as dj_timezone
@@ -27,6 +27,7 @@ from integrations.intervals import cache as intervals_cache
 from integrations.intervals import errors
 from integrations.intervals.ratelimit import NOT_READ, RateLimitExceeded, get_token_limiter
 from mcpserver import journal, redact
+from mcpserver.bounds import BoundedDate
 from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess, AthleteResolutionError, Principal, resolve_athlete
 
@@ -45,8 +46,9 @@ class AthleteInput(ToolInput):
 
 
 class DateWindowInput(AthleteInput):
-    start: date | None = None
-    end: date | None = None
+    # Refused outside mcpserver.bounds' window (year 1, year 9999) before any date arithmetic runs.
+    start: BoundedDate | None = None
+    end: BoundedDate | None = None
 
 
 class AthleteEcho(BaseModel):
@@ -77,6 +79,7 @@ class ToolCall:
     principal: Principal
     tool_name: str
     resolved: AthleteAccess | None = None
+    journal_id: int | None = None  # a write's pending access-log row (mcpserver.journal)
 
     def athlete(self, wanted: str | None) -> AthleteAccess:
         """Resolve the athlete among those where this tool is allowed, before any upstream call."""
@@ -260,13 +263,12 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
         return error_result(
             f"Too many calls through this MCP URL right now; retry after about {max(1, math.ceil(exc.wait_seconds))} s."
         )
-    journal_id: int | None = None
     if not spec.read_only:
         # A write's access-log row is on disk before anything is asked of Intervals.icu (mcpserver.journal).
         target = _write_athlete(spec, principal, args)
         if target is not None:
             try:
-                journal_id = await run_db(journal.begin, **_log_row(spec, principal, target))
+                call.journal_id = await run_db(journal.begin, **_log_row(spec, principal, target))
             except Exception as exc:
                 logger.warning("%s refused: journal unavailable (%s)", spec.name, type(exc).__name__)
                 return error_result(journal.refusal(spec.name))
@@ -283,7 +285,11 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
             call.resolved = ahead_access
             result = ToolResult(data=remembered[1][0], text=remembered[1][1])
         else:
-            result = await spec.handler(call, args)
+            result = await _within_budget(spec, call, args)
+    except ToolOverrun as exc:
+        message = str(exc)
+        if exc.finishing:
+            return error_result(message)  # the write is journaled by _journal_late when it ends
     except ToolFailure as exc:
         message = str(exc)
     except errors.UpstreamRateLimited as exc:
@@ -308,7 +314,7 @@ async def run_tool(spec: ToolSpec, principal: Principal, arguments: dict[str, An
             _remember(answer_key, tracked, call, result)
     # The athlete's access log keeps the whole answer (they always see everything about their own data);
     # a coach the athlete hid data classes from gets it without them (mcpserver/redact.py).
-    await _log_call(spec, call, result, message, journal_id)
+    await _log_call(spec, call, result, message)
     if result is None:
         return error_result(message)
     data, text = result.data, result.text
@@ -327,6 +333,94 @@ def _write_athlete(spec: ToolSpec, principal: Principal, args: ToolInput) -> Ath
         return resolve_athlete(principal, args.athlete, tool=tool, scope=spec.scope, read_only=False)
     except AthleteResolutionError:
         return None
+
+
+class ToolOverrun(ToolFailure):
+    """A call ran past its time budget. `finishing`: a write left to end (and be journaled) on its own."""
+
+    def __init__(self, message: str, *, finishing: bool) -> None:
+        super().__init__(message)
+        self.finishing = finishing
+
+
+def time_budget(spec: ToolSpec) -> float:
+    """Seconds a call may take. Roster-wide coach tools fan out over every athlete of the roster (each
+    request paced by the shared upstream limiter, none of it CPU), so they get their own, longer budget."""
+    from django.conf import settings
+
+    if spec.group == "coach":
+        return float(settings.MCP_ROSTER_TIME_BUDGET_SECONDS)
+    return float(settings.MCP_TOOL_TIME_BUDGET_SECONDS)
+
+
+# Writes that overran their budget and were left to finish: referenced here so none is collected mid-way.
+_late_writes: set[asyncio.Task[Any]] = set()
+
+
+async def _within_budget(spec: ToolSpec, call: ToolCall, args: ToolInput) -> ToolResult:
+    """Run the handler for at most its time budget, so no call holds its client (or a worker's slot for it)
+    past a few seconds, however slow Intervals.icu is.
+
+    Every argument that sizes CPU work is bounded where it enters (mcpserver.bounds, the input models), so
+    what can outlast the budget is waiting: on Intervals.icu, its rate limit, or the database. A read is
+    then cancelled. A write may already be on its way upstream, and cancelling it could lose the access
+    log's pre-image (and so its undo): it is left to finish on its own and journaled when it ends, and the
+    answer says so (push_workout and the other creating writes are retry-safe).
+    """
+    budget = time_budget(spec)
+    task = asyncio.ensure_future(spec.handler(call, args))
+    try:
+        return await asyncio.wait_for(asyncio.shield(task), budget)
+    except TimeoutError:
+        pass
+    except asyncio.CancelledError:
+        # The client went away: nothing waits for a read any more; a write is finished all the same.
+        if spec.read_only:
+            task.cancel()
+        else:
+            _finish_detached(spec, call, task)
+        raise
+    seconds = f"{budget:g}"
+    if spec.read_only:
+        task.cancel()
+        raise ToolOverrun(
+            f"{spec.name} took too long (over {seconds} s) and was stopped: Intervals.icu is slow right now. "
+            "Try again in a minute, or ask for a shorter range.",
+            finishing=False,
+        )
+    _finish_detached(spec, call, task)
+    raise ToolOverrun(
+        f"{spec.name} took too long (over {seconds} s): Intervals.icu is slow right now. The write was already "
+        "under way and is being finished; it shows in the access log when done. Check with get_events (or "
+        "the access log) before retrying.",
+        finishing=True,
+    )
+
+
+def _finish_detached(spec: ToolSpec, call: ToolCall, task: asyncio.Task[Any]) -> None:
+    """Let a write's task run on with nobody awaiting it, and journal it when it ends."""
+    _late_writes.add(task)
+    task.add_done_callback(lambda done: _journal_late(spec, call, done))
+
+
+def _journal_late(spec: ToolSpec, call: ToolCall, task: asyncio.Task[Any]) -> None:
+    """A write that outlived its budget has ended: log it like any other call (its pre-image, for undo)."""
+    _late_writes.discard(task)
+    result: ToolResult | None = None
+    message = f"{spec.name} finished after its answer had gone out"
+    if task.cancelled():
+        message += ", cancelled."
+    elif isinstance(task.exception(), ToolFailure | errors.IntervalsError):
+        exc = task.exception()
+        message += ": " + (exc.user_message if isinstance(exc, errors.IntervalsError) else str(exc))
+    elif task.exception() is not None:
+        logger.error("tool %s crashed after its budget", spec.name, exc_info=task.exception())
+        message += " with an internal error."
+    else:
+        result = task.result()
+    logging_task = asyncio.ensure_future(_log_call(spec, call, result, message))
+    _late_writes.add(logging_task)
+    logging_task.add_done_callback(_late_writes.discard)
 
 
 def _cached_athlete(spec: ToolSpec, principal: Principal, args: ToolInput) -> AthleteAccess | None:
@@ -406,9 +500,7 @@ def _log_row(spec: ToolSpec, principal: Principal, access: AthleteAccess | None)
     }
 
 
-async def _log_call(
-    spec: ToolSpec, call: ToolCall, result: ToolResult | None, error: str, journal_id: int | None = None
-) -> None:
+async def _log_call(spec: ToolSpec, call: ToolCall, result: ToolResult | None, error: str) -> None:
     """Append the call to the athlete's access log (or complete its journal row). A logging failure
     never fails the tool."""
     from coaching.actions import record_tool_call
@@ -420,14 +512,14 @@ async def _log_call(
         outcome, summary = "preview", result.text
     else:
         outcome, summary = "ok", result.text
-    if journal_id is not None:
+    if call.journal_id is not None:
         done = journal.Completion(
             outcome=outcome,
             summary=summary,
             write=result.write if result else None,
             undo_of_id=result.undo_of_id if result else None,
         )
-        await journal.complete(journal_id, done)
+        await journal.complete(call.journal_id, done)
         return
     row: dict[str, Any] = {
         **_log_row(spec, principal, access),

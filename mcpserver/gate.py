@@ -65,7 +65,9 @@ def _tool_call(body: bytes | None) -> tuple[str, Any] | None:
         return None
     try:
         message = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Broken JSON, or nesting deeper than the parser recurses (a 5,000-deep body): no hint. The MCP
+        # transport's own parser refuses both with a 400 parse error; this hint must never turn one into a 503.
         return None
     if not isinstance(message, dict) or message.get("method") != "tools/call":
         return None

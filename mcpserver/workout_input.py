@@ -50,6 +50,9 @@ _SLOT = {
 }
 _PACE_RE = re.compile(r"^\s*(\d{1,2}):([0-5]\d)(?:\.\d+)?\s*(/\w+)?\s*$")
 _ZONE_MAX = 10
+# Step lines of one workout, counting each step inside a repeat block once (the schema alone allows 40
+# blocks of 20): every line is rendered, parsed back and costed; 200 is far more than any real session.
+MAX_STEP_LINES = 200
 
 
 def lean_schema(schema: dict[str, Any]) -> None:
@@ -251,6 +254,12 @@ def render(steps: list[StepIn], notes: str = "") -> tuple[Workout, str]:
     """Map and render, refusing anything Intervals.icu would read back differently."""
     if not steps:
         raise WorkoutInputError("steps is empty; omit it and use description for a plain-text session")
+    lines = sum(len(s.steps or ()) or 1 for s in steps)
+    if lines > MAX_STEP_LINES:
+        raise WorkoutInputError(
+            f"{lines} steps in all; a workout takes at most {MAX_STEP_LINES} (each step of a repeat block counts "
+            "once). Use repeat blocks for repeated work."
+        )
     workout = to_workout(steps, notes)
     text = render_workout(workout)
     if parse_workout(text) != workout:

@@ -82,6 +82,8 @@ def _upstream_settings(request: pytest.FixtureRequest, settings: Any) -> Iterato
     settings.INTERVALS_CLIENT_SECRET = "threshold-test-secret"
     settings.INTERVALS_RATE_PER_SECOND = 1000.0
     settings.INTERVALS_RATE_BURST = 1000
+    settings.INTERVALS_ATHLETE_RATE_PER_SECOND = 1000.0  # each athlete's share: off (tests/test_upstream_fairness.py)
+    settings.INTERVALS_ATHLETE_BURST = 1000
     settings.MCP_TOKEN_CALLS_PER_MINUTE = 1_000_000
     settings.MCP_TOKEN_BURST = 100_000
     settings.INTERVALS_DEADLINE_SECONDS = 10.0

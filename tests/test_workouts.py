@@ -477,3 +477,33 @@ def test_it_keeps_absurd_numbers_as_text() -> None:
 def test_it_names_the_target_even_when_thresholds_are_missing() -> None:
     m = workout_metrics(parse_workout("- 30m 150bpm"), "Run", Thresholds())
     assert (m.target, m.moving_time_s, m.load, m.zone_times_s) == ("HR", 1800, None, ())
+
+
+# Upstream workout text is anyone's text (and push_workout's description is the model's): reading it back
+# must cost time in proportion to its length, never more.
+def _seconds(fn: object, *args: object) -> float:
+    import time
+
+    started = time.perf_counter()
+    fn(*args)  # type: ignore[operator]
+    return time.perf_counter() - started
+
+
+def test_it_reads_a_long_line_of_blanks_in_linear_time() -> None:
+    # The repeat-header pattern used to backtrack quadratically: 50,000 characters took 40 s.
+    assert _seconds(parse_workout, "a" + "\t" * 50_000 + "1") < 0.5
+    assert _seconds(parse_workout, "x" + " " * 50_000 + "1y") < 0.5
+    assert parse_workout("Main set   3x\n- 5m 100%").items == (
+        Repeat(3, (Step(duration_s=300, power=pct(100)),), "Main set"),
+    )
+    assert parse_workout("a 12345678x").items == ()  # a count of 8 digits is no repeat header
+
+
+def test_it_costs_a_repeat_of_ten_million_zero_second_steps_at_once() -> None:
+    # A distance step has no duration in a Ride without a pace target: expanding its repeats one by one
+    # took 5 s for 27 characters of text.
+    text = ("9999999x\n- 1mtr\n\n" * 220 + "- 1s 100%\n")[:4000]
+    workout = parse_workout(text)
+    assert _seconds(workout_metrics, workout, "Ride", Thresholds(ftp=250)) < 0.5
+    metrics = workout_metrics(workout, "Ride", Thresholds(ftp=250))
+    assert metrics.step_count > 10**9 and metrics.moving_time_s == 1

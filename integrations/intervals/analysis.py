@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -158,11 +159,11 @@ def best_efforts(series: Sequence[Sample], durations_s: Sequence[int]) -> dict[i
     for duration in durations_s:
         if duration <= 0 or duration > n:
             continue
-        best_i, best_total = 0, -math.inf
-        for i in range(n - duration + 1):
-            total = prefix[i + duration] - prefix[i]
-            if total > best_total:
-                best_i, best_total = i, total
+        # Window sums by subtracting the prefix sums pairwise in C (map), then the first maximum: the same
+        # answer as a Python loop over the windows at a fraction of its time on a long (upstream) stream.
+        totals = list(map(operator.sub, prefix[duration:], prefix[: n - duration + 1]))
+        best_total = max(totals)
+        best_i = totals.index(best_total)
         result[duration] = BestEffort(duration_s=duration, value=best_total / duration, start_index=best_i)
     return result
 

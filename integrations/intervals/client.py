@@ -27,7 +27,7 @@ import httpx
 from django.conf import settings
 
 from integrations.intervals import cache, errors
-from integrations.intervals.ratelimit import RateLimitExceeded, get_limiter
+from integrations.intervals.ratelimit import RateLimitExceeded, acquire_upstream
 from integrations.intervals.schemas import (
     Activity,
     Athlete,
@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_BIG_BODY_BYTES = 256 * 1024  # answers larger than this are decoded in a worker thread
 
 _http_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = weakref.WeakKeyDictionary()
 
@@ -370,7 +371,7 @@ class IntervalsClient:
             if remaining <= 0:
                 break
             try:
-                await get_limiter().acquire(max_wait=remaining)
+                await acquire_upstream(remaining, self.cache_athlete)
             except RateLimitExceeded as exc:
                 raise errors.UpstreamRateLimited(
                     "local upstream budget exhausted", retry_after=exc.wait_seconds
@@ -420,6 +421,9 @@ class IntervalsClient:
                     if not response.content:
                         return None
                     try:
+                        if len(response.content) > _BIG_BODY_BYTES:
+                            # Megabytes (a day-long activity's streams) decode beside the event loop.
+                            return await asyncio.to_thread(response.json)
                         return response.json()
                     except ValueError:
                         raise errors.UpstreamUnavailable("upstream sent a non-JSON body", status=status) from None
@@ -490,7 +494,9 @@ class IntervalsClient:
         payload = await self.request(
             "GET", f"/api/v1/activity/{activity_id}/streams", params={"types": ",".join(types)}
         )
-        return {s.type: s for s in parse_list(Stream, payload)}
+        # Validated beside the event loop too: a stream holds one value per second of the activity.
+        parsed = await asyncio.to_thread(parse_list, Stream, payload)
+        return {s.type: s for s in parsed}
 
     async def list_activity_messages(self, activity_id: str, *, owned: bool = False) -> list[Message]:
         """`owned=True` only for an activity id listed for `cache_athlete` (lets the answer be cached)."""

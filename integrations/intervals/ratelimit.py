@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 import time
 import weakref
@@ -128,8 +129,11 @@ class UpstreamLimiter:
 
     def _reserve_local(self, max_wait: float, key: str) -> float:
         with self._lock:
+            now = time.monotonic()
+            if len(self._local) > 10_000:  # per-athlete buckets: forget those full again (tat in the past)
+                self._local = {k: v for k, v in self._local.items() if v.tat > now}
             bucket = self._local.setdefault(key, _Gcra(self.interval, self.tolerance))
-            return bucket.reserve(time.monotonic(), max_wait)
+            return bucket.reserve(now, max_wait)
 
     async def _reserve_redis(
         self, max_wait: float, key: str, read: list[str], slots: int = 1
@@ -235,6 +239,7 @@ class UpstreamLimiter:
 
 _limiter: UpstreamLimiter | None = None
 _token_limiter: UpstreamLimiter | None = None
+_athlete_limiter: UpstreamLimiter | None = None
 _limiter_lock = threading.Lock()
 
 
@@ -249,6 +254,82 @@ def get_token_limiter() -> UpstreamLimiter:
         return _token_limiter
 
 
+def get_athlete_limiter() -> UpstreamLimiter | None:
+    """Each athlete's own share of the upstream budget. None: fairness off (INTERVALS_ATHLETE_RATE_PER_SECOND=0),
+    or a share at least the whole budget (it could never bind: no extra Redis round trip for it)."""
+    global _athlete_limiter
+    share = settings.INTERVALS_ATHLETE_RATE_PER_SECOND
+    if share <= 0 or share >= settings.INTERVALS_RATE_PER_SECOND:
+        return None
+    with _limiter_lock:
+        if _athlete_limiter is None:
+            _athlete_limiter = UpstreamLimiter(
+                settings.INTERVALS_ATHLETE_RATE_PER_SECOND, settings.INTERVALS_ATHLETE_BURST, settings.REDIS_URL
+            )
+        return _athlete_limiter
+
+
+# Athletes one of whose requests holds a booked slot of the shared budget in this process (acquire_upstream).
+_booked: set[str] = set()
+_booked_lock = threading.Lock()
+
+
+def _book(athlete: str) -> bool:
+    """Take this process's one booking for `athlete`, if no request of that athlete holds it."""
+    with _booked_lock:
+        if athlete in _booked:
+            return False
+        _booked.add(athlete)
+        return True
+
+
+def _unbook(athlete: str) -> None:
+    with _booked_lock:
+        _booked.discard(athlete)
+
+
+async def acquire_upstream(max_wait: float, athlete: str | None = None) -> float:
+    """Wait for a slot of the shared Intervals.icu budget on behalf of `athlete`; return the seconds waited.
+    Raise RateLimitExceeded when no slot comes within `max_wait`.
+
+    Fairness, so that tenants calling flat out cannot make another wait behind them (issue #13). The shared
+    budget is a first-come queue: a request books the next free slot and sleeps until it, so before this a
+    quiet tenant's one request waited behind every request the busy ones had booked (seconds). Now:
+
+    * each athlete's credential has its own small bucket (INTERVALS_ATHLETE_RATE_PER_SECOND, burst
+      INTERVALS_ATHLETE_BURST: 4/s, burst 4), a cap no single athlete's requests pass;
+    * each athlete books at most one slot ahead at a time (per process), and only with a request its own
+      bucket let through at once. Its other requests (and any that had to wait for its own bucket: an
+      athlete over its share) take only a slot that is free right now, looking again about every slot.
+
+    So the queue holds at most one request per athlete, and none of an athlete over its share: a quiet
+    tenant's request waits behind one request of each busy athlete at most (round robin), not behind all
+    they have in flight; the busy ones still get every slot the others leave (nothing idles). A request
+    for no athlete (OAuth, a coach's roster) queues as before.
+    """
+    limiter = get_limiter()
+    share = get_athlete_limiter()
+    if share is None or not athlete:
+        return await limiter.acquire(max_wait)
+    started = time.monotonic()
+    over_share = await share.acquire(max_wait, key=f"{_KEY}:athlete:{athlete}") > 0
+    while True:
+        left = max_wait - (time.monotonic() - started)
+        if not over_share and _book(athlete):
+            try:
+                await limiter.acquire(max(0.0, left))
+            finally:
+                _unbook(athlete)
+            return time.monotonic() - started
+        wait = (await limiter.reserve_reading(0))[0]
+        if wait >= 0:
+            return time.monotonic() - started
+        if -wait > left:
+            raise RateLimitExceeded(-wait)
+        # Look again when a slot may be free or the athlete's booking used; jitter, so they do not all wake at once.
+        await asyncio.sleep(min(-wait, limiter.interval) + random.uniform(0, limiter.interval / 2))
+
+
 def get_limiter() -> UpstreamLimiter:
     global _limiter
     with _limiter_lock:
@@ -261,7 +342,8 @@ def get_limiter() -> UpstreamLimiter:
 
 def reset_limiter() -> None:
     """Forget the process-wide limiter (tests change the rate)."""
-    global _limiter, _token_limiter
+    global _limiter, _token_limiter, _athlete_limiter
     with _limiter_lock:
         _limiter = None
         _token_limiter = None
+        _athlete_limiter = None

@@ -215,7 +215,10 @@ _RPM_RE = re.compile(rf"(?P<a>{_INT})(?:rpm)?(?:-(?P<b>{_INT}))?rpm")  # 90rpm  
 _PACE_RE = re.compile(
     rf"(?P<a>{_CLOCK})(?P<ua>{_PACE_UNIT})?(?:-(?P<b>{_CLOCK})(?P<ub>{_PACE_UNIT})?)?"
 )  # 5:00/km  4:00-4:30/km  3:00/100m-4:00/100m
-_REPEAT_RE = re.compile(rf"(?:(?P<title>.*?)\s+)?(?P<n>{_INT})\s*x", re.IGNORECASE)
+# A repeat header ("3x", "Main set 3x"): its count is matched from the end of the line. The former whole-line
+# pattern, `(?:(?P<title>.*?)\s+)?(?P<n>\d+)\s*x`, backtracked in quadratic time on a long run of blanks
+# (a 50,000-character line took 40 s), and upstream workout text is anyone's text.
+_REPEAT_TAIL_RE = re.compile(rf"(?:^|(?<=\s))(?P<n>{_INT})\s*x\Z", re.IGNORECASE)
 _INLINE_REPEAT_RE = re.compile(rf"(?P<n>{_INT})\s*x(?:\s+(?P<rest>.*))?", re.IGNORECASE)
 
 
@@ -382,8 +385,14 @@ class _SectionBuilder:
     items: list[Step | _RepeatBuilder] = field(default_factory=list)
 
 
+def _repeat_header(line: str) -> tuple[str, int] | None:
+    """(title, count) of a repeat header line (title may be empty), else None. Linear in the line."""
+    match = _REPEAT_TAIL_RE.search(line)
+    return (line[: match.start()].strip(), int(match["n"])) if match else None
+
+
 def _is_structural(line: str) -> bool:
-    return line.startswith("-") or _REPEAT_RE.fullmatch(line) is not None
+    return line.startswith("-") or _repeat_header(line) is not None
 
 
 def parse_workout(text: str) -> Workout:
@@ -426,14 +435,14 @@ def parse_workout(text: str) -> Workout:
             else:
                 container().append(_parse_step(body, _implied_intensity(section.title) if section else None))
             continue
-        header = _REPEAT_RE.fullmatch(line)
+        header = _repeat_header(line)
         if header:
             started = True
-            title = (header["title"] or "").strip()
+            title, count = header
             if title:
                 section = None  # a titled repeat is a block of its own
             implied = _implied_intensity(title) or (_implied_intensity(section.title) if section else None)
-            repeat = _RepeatBuilder(int(header["n"]), title, implied)
+            repeat = _RepeatBuilder(count, title, implied)
             container().append(repeat)
             continue
         next_line = lines[idx + 1] if idx + 1 < len(lines) else ""
@@ -800,7 +809,11 @@ def workout_metrics(w: Workout, sport: str, t: Thresholds) -> WorkoutMetrics:
     if not usable or moving == 0 or moving > MAX_PROFILE_S:
         return WorkoutMetrics(moving, distance, None, None, None, target, (), step_count)
 
-    profile = [v for count, steps in blocks for _ in range(count) for r in steps for v in _step_profile(r, target)]
+    # Each block's seconds are built once and repeated: iterating the repeats themselves cost count x steps
+    # even for steps of no known duration (ten million repeats of a distance step took 5 s).
+    profile: list[float] = []
+    for count, steps in blocks:
+        profile.extend([v for r in steps for v in _step_profile(r, target)] * count)
     np_pct = normalized_power(profile) or 0.0
     if_ = np_pct / 100
     load = moving / 3600 * if_**2 * 100

@@ -18,6 +18,7 @@ from integrations.intervals.client import IntervalsClient
 from integrations.intervals.schemas import Activity, Interval
 from integrations.intervals.workouts import OPEN_ZONE_BOUND, format_pace, speed_to_pace
 from mcpserver import present
+from mcpserver.bounds import ShortText
 from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolFailure, ToolResult, ToolSpec, register
 from mcpserver.principal import AthleteAccess
 from mcpserver.tools.history import STRAVA_NOTE
@@ -26,7 +27,7 @@ MAX_INTERVALS = 40
 
 
 class ActivityInput(AthleteInput):
-    activity_id: str
+    activity_id: ShortText
 
 
 ACTIVITY_ID = re.compile(r"[A-Za-z0-9_-]+")  # Intervals.icu ids ("i55610271") and Strava's digits

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from mcpserver import present
+from mcpserver.bounds import ShortText
 from mcpserver.catalogue import AthleteInput, ToolCall, ToolInput, ToolResult, ToolSpec, register
 from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess
@@ -96,7 +97,7 @@ def _neg(stamp: str) -> str:
 
 
 class SearchInput(ToolInput):
-    query: str | None = Field(default=None, description="Name, email or id part")
+    query: ShortText | None = Field(default=None, description="Name, email or id part")
     sort: Literal["name", "last_activity"] = "name"
     page: int = Field(default=1, ge=1)
     page_size: int = Field(default=20, ge=1, le=50)

@@ -10,7 +10,8 @@ from pydantic import BaseModel, Field
 
 from integrations.intervals.schemas import CurveSet, DataCurve
 from integrations.intervals.workouts import format_duration
-from mcpserver import present
+from mcpserver import bounds, present
+from mcpserver.bounds import ShortText
 from mcpserver.catalogue import (
     AthleteEcho,
     AthleteInput,
@@ -47,7 +48,7 @@ def _sport_field() -> Any:
 
 class EffortsInput(DateWindowInput):
     metric: Metric = _metric_field()
-    sport: str | None = _sport_field()
+    sport: ShortText | None = _sport_field()
     durations_s: list[int] | None = Field(default=None, description="power/hr, e.g. [60, 300]")
     distances_m: list[float] | None = Field(default=None, description="pace, e.g. [1000, 5000]")
 
@@ -72,7 +73,7 @@ class EffortsOutput(BaseModel):
 
 class CurvesInput(AthleteInput):
     metric: Metric = _metric_field()
-    sport: str | None = _sport_field()
+    sport: ShortText | None = _sport_field()
     periods: list[str] = Field(
         default=["s0", "s1"], description="1-2 of: 42d, 1y, s0 (this season), s1, all, A..B (dates)"
     )
@@ -201,6 +202,17 @@ async def get_best_efforts(call: ToolCall, args: EffortsInput) -> ToolResult:
     return ToolResult(data=tidy(data), text=text)
 
 
+def _period_ok(period: str) -> bool:
+    """One of the period forms; a date range only between real dates of mcpserver.bounds' window, in order."""
+    if not re.fullmatch(PERIOD_RE, period):
+        return False
+    m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", period)
+    if m is None:
+        return True
+    lo, hi = bounds.parse_bounded(m.group(1)), bounds.parse_bounded(m.group(2))
+    return lo is not None and hi is not None and lo <= hi
+
+
 def _spec(period: str) -> str:
     m = re.fullmatch(r"(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})", period)
     return f"r.{m.group(1)}.{m.group(2)}" if m else period
@@ -209,9 +221,10 @@ def _spec(period: str) -> str:
 async def get_power_curves(call: ToolCall, args: CurvesInput) -> ToolResult:
     access = call.athlete(args.athlete)
     sport = default_sport(args.metric, args.sport)
-    if not 1 <= len(args.periods) <= 2 or not all(re.fullmatch(PERIOD_RE, p) for p in args.periods):
+    if not 1 <= len(args.periods) <= 2 or not all(_period_ok(p) for p in args.periods):
         raise ToolFailure(
-            "periods takes 1 or 2 of: '42d', '1y', 's0' (this season), 's1' (last), 'all', 'YYYY-MM-DD..YYYY-MM-DD'."
+            "periods takes 1 or 2 of: '42d', '1y', 's0' (this season), 's1' (last), 'all', 'YYYY-MM-DD..YYYY-MM-DD' "
+            f"(dates from {bounds.window_text()}, the first not after the second)."
         )
     curves = await fetch_curves(access, args.metric, [_spec(p) for p in args.periods], sport)
     found = curves.list_[: len(args.periods)]

@@ -12,18 +12,19 @@ from pydantic import BaseModel, Field
 from integrations.intervals import load
 from integrations.intervals.schemas import Event, Wellness
 from mcpserver import present
+from mcpserver.bounds import PROJECTION_DAYS, BoundedDate
 from mcpserver.catalogue import AthleteEcho, DateWindowInput, ToolCall, ToolFailure, ToolResult, ToolSpec, register
 from mcpserver.tools.activity import tidy
 from mcpserver.tools.history import resolve_window
 
 DEFAULT_DAYS = 42
-MAX_PROJECTION_DAYS = 180
+MAX_PROJECTION_DAYS = PROJECTION_DAYS
 PLANNED = ["WORKOUT", "RACE_A", "RACE_B", "RACE_C"]
 
 
 class FitnessInput(DateWindowInput):
     by: Literal["day", "week"] | None = None
-    project_to: date | None = Field(default=None, description="Future date: project through the plan")
+    project_to: BoundedDate | None = Field(default=None, description="Future date: project through the plan")
 
 
 class FitnessRow(BaseModel):

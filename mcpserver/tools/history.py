@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from integrations.intervals.schemas import Activity
 from mcpserver import present
+from mcpserver.bounds import ShortText
 from mcpserver.catalogue import AthleteEcho, DateWindowInput, ToolCall, ToolFailure, ToolResult, ToolSpec, register
 from mcpserver.principal import AthleteAccess
 
@@ -17,8 +18,8 @@ STRAVA_NOTE = "Imported from Strava: Intervals.icu may not share Strava data thr
 
 
 class HistoryInput(DateWindowInput):
-    sport: str | None = Field(default=None, description="e.g. Ride, Run, Swim")
-    name: str | None = Field(default=None, description="Name contains")
+    sport: ShortText | None = Field(default=None, description="e.g. Ride, Run, Swim")
+    name: ShortText | None = Field(default=None, description="Name contains")
 
 
 class HistoryRow(BaseModel):

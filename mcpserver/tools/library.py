@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from integrations.intervals.schemas import LibraryWorkout, SportSettings
 from mcpserver import present
+from mcpserver.bounds import ShortText
 from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolResult, ToolSpec, register
 from mcpserver.tools.activity import tidy
 from mcpserver.tools.events import Rendering, describe_workout, sport_settings
@@ -16,7 +17,7 @@ MAX_WITH_STEPS = 10
 
 
 class LibraryInput(AthleteInput):
-    query: str | None = Field(default=None, description="Name contains")
+    query: ShortText | None = Field(default=None, description="Name contains")
     with_steps: bool = False
 
 

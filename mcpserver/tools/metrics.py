@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -183,6 +184,16 @@ async def get_extended_metrics(call: ToolCall, args: MetricsInput) -> ToolResult
             text=f"{access.name}: activity {a.id} on {day} came from Strava; {STRAVA_NOTE}",
         )
     streams = await client.get_streams(a.id, STREAMS)
+    # The per-second analysis is CPU work sized by the activity's length, which is upstream data (a day-long
+    # ride is 86,400 samples, about 3 s of it): in a worker thread, so the event loop keeps serving others.
+    data, text = await asyncio.to_thread(_analysed, access.echo(), access.name, a, day, streams, args.profile_points)
+    return ToolResult(data=data, text=text)
+
+
+def _analysed(
+    echo: dict[str, str], name: str, a: Activity, day: str, streams: dict[str, Any], points: int
+) -> tuple[dict[str, Any], str]:
+    base = {"athlete": echo, "id": a.id, "date": day}
     watts, hr = _values(streams, "watts"), _values(streams, "heartrate")
     speed, dist, time = _values(streams, "velocity_smooth"), _values(streams, "distance"), _values(streams, "time")
     has_power = _has_data(watts)
@@ -207,7 +218,7 @@ async def get_extended_metrics(call: ToolCall, args: MetricsInput) -> ToolResult
             },
             "best_efforts": _efforts(a, watts, hr, dist, time),
             "zones": _stream_zones(a, watts, hr, speed),
-            "profile": _profile(a, streams, args.profile_points),
+            "profile": _profile(a, streams, points),
             "units": UNITS,
         }
     )
@@ -218,8 +229,8 @@ async def get_extended_metrics(call: ToolCall, args: MetricsInput) -> ToolResult
         bits.append(f"EF {ef:.2f}")
     if "variability_index" in data.get("metrics", {}):
         bits.append(f"VI {data['metrics']['variability_index']}")
-    text = f"{access.name}: {a.type} '{a.name}' {day}: " + (", ".join(bits) or "no power or HR streams") + "."
-    return ToolResult(data=data, text=text)
+    text = f"{name}: {a.type} '{a.name}' {day}: " + (", ".join(bits) or "no power or HR streams") + "."
+    return data, text
 
 
 register(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from coaching.actions import select_athlete as remember_default
+from mcpserver.bounds import ShortText
 from mcpserver.catalogue import AthleteEcho, ToolCall, ToolFailure, ToolInput, ToolResult, ToolSpec, register
 from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess, AthleteResolutionError, resolve_athlete
@@ -62,7 +63,7 @@ async def list_athletes(call: ToolCall, args: ListAthletesInput) -> ToolResult:
 
 
 class SelectAthleteInput(ToolInput):
-    athlete: str = Field(description="Name or id")
+    athlete: ShortText = Field(description="Name or id")
 
 
 class SelectAthleteOutput(BaseModel):

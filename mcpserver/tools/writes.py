@@ -22,6 +22,7 @@ from integrations.intervals import errors
 from integrations.intervals.client import IntervalsClient
 from integrations.intervals.workouts import Workout, parse_workout, render_workout
 from mcpserver import present
+from mcpserver.bounds import PROJECTION_DAYS, BoundedDate
 from mcpserver.catalogue import ToolCall, ToolFailure, ToolResult, ToolSpec, register
 from mcpserver.principal import AthleteAccess
 from mcpserver.tools.writes_common import (
@@ -64,7 +65,7 @@ TIME_DESC = "Start HH:MM, athlete-local."
 
 
 class PushWorkoutInput(WriteInput):
-    date: dt.date = Field(description=DATE_DESC)
+    date: BoundedDate = Field(description=DATE_DESC)
     time: str | None = Field(default=None, pattern=TIME_PATTERN, description=TIME_DESC)
     sport: str = Field(max_length=40, description="Ride, Run, Swim, WeightTraining, ...")
     name: str = Field(min_length=1, max_length=120)
@@ -84,13 +85,13 @@ class PushWorkoutInput(WriteInput):
 
 class ScheduleLibraryInput(WriteInput):
     workout_id: int = Field(description="Library workout id.")
-    date: dt.date = Field(description=DATE_DESC)
+    date: BoundedDate = Field(description=DATE_DESC)
     time: str | None = Field(default=None, pattern=TIME_PATTERN, description=TIME_DESC)
 
 
 class EditWorkoutInput(WriteInput):
     event_id: int
-    date: dt.date | None = Field(default=None, description="New date, athlete-local.")
+    date: BoundedDate | None = Field(default=None, description="New date, athlete-local.")
     time: str | None = Field(default=None, pattern=TIME_PATTERN, description=TIME_DESC)
     sport: str | None = Field(default=None, max_length=40)
     name: str | None = Field(default=None, min_length=1, max_length=120)
@@ -139,6 +140,10 @@ async def _projection(
 ) -> dict[str, Any] | None:
     if not access.allows_scope("WELLNESS:READ"):
         notes.append("No fitness projection: the connection may not read wellness (fitness) data.")
+        return None
+    if (day - today_for(access)).days > PROJECTION_DAYS:
+        # The model runs day by day from today: bounded like get_fitness's projections.
+        notes.append(f"No fitness projection: {present.day_label(day)} is more than {PROJECTION_DAYS} days ahead.")
         return None
     projection = await project_day(client, access, day, planned.load, replacing=replacing)
     if projection is None:

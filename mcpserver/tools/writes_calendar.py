@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import Field
 
+from mcpserver.bounds import BoundedDate
 from mcpserver.catalogue import ToolCall, ToolResult, ToolSpec, register
 from mcpserver.tools.writes_common import (
     EventOnlyOutput,
@@ -22,13 +22,13 @@ from mcpserver.tools.writes_common import (
 
 
 class NoteInput(WriteInput):
-    date: dt.date = Field(description="Athlete-local, today or later.")
+    date: BoundedDate = Field(description="Athlete-local, today or later.")
     title: str = Field(min_length=1, max_length=120)
     text: str | None = Field(default=None, max_length=4000)
 
 
 class RaceInput(WriteInput):
-    date: dt.date = Field(description="Athlete-local, today or later.")
+    date: BoundedDate = Field(description="Athlete-local, today or later.")
     name: str = Field(min_length=1, max_length=120)
     sport: str = Field(max_length=40, description="Ride, Run, Swim, ...")
     priority: Literal["A", "B", "C"] = Field(description="A = main goal.")

@@ -21,6 +21,7 @@ from integrations.intervals import errors, load
 from integrations.intervals.client import IntervalsClient
 from integrations.intervals.workouts import Thresholds, Workout, parse_workout, workout_metrics
 from mcpserver import present
+from mcpserver.bounds import PROJECTION_DAYS
 from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolFailure, ToolResult
 from mcpserver.principal import AthleteAccess
 from mcpserver.workout_input import lean_schema
@@ -440,6 +441,8 @@ async def project_day(
     repeated push): its load is taken out first. None when the wellness data cannot be read.
     """
     today = today_for(access)
+    if (day - today).days > PROJECTION_DAYS:
+        return None  # the model below runs one step per day: never further than a projection may reach
     try:
         rows = await client.request(
             "GET",

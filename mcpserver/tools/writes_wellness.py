@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, WithJsonSchema
@@ -10,6 +9,7 @@ from pydantic import BaseModel, Field, WithJsonSchema
 from coaching.actions import WriteRecord
 from integrations.intervals import errors
 from mcpserver import present
+from mcpserver.bounds import BoundedDate
 from mcpserver.catalogue import AthleteEcho, ToolCall, ToolFailure, ToolResult, ToolSpec, register
 from mcpserver.tools.activity import ACTIVITY_ID
 from mcpserver.tools.writes_common import UNDO_HINT, WriteInput, today_for, who
@@ -41,7 +41,7 @@ _Num = WithJsonSchema({"type": "number"})  # sanity bounds are validated, not pu
 
 
 class WellnessInput(WriteInput):
-    date: dt.date | None = Field(default=None, description="Athlete-local; default today.")
+    date: BoundedDate | None = Field(default=None, description="Athlete-local; default today.")
     weight_kg: Annotated[float | None, _Num] = Field(default=None, ge=20, le=300)
     hrv_ms: Annotated[float | None, _Num] = Field(default=None, gt=0, le=300, description="rMSSD")
     resting_hr: Annotated[int | None, _Num] = Field(default=None, ge=20, le=150)
