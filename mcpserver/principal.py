@@ -29,6 +29,7 @@ from accounts.billing import access_changes_at, block_reason, mcp_access
 from accounts.models import BillingAccount, McpToken, User
 from integrations.intervals.client import ApiKey, Bearer, Credential, DeferredCredential, IntervalsClient
 from integrations.intervals.models import IntervalsLink, scope_allows
+from mcpserver import present
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,10 @@ class AthleteAccess:
             return False
         return self.allows_scope(scope)
 
-    def echo(self) -> dict[str, str]:
+    def echo(self) -> dict[str, Any]:
         """The resolved athlete, echoed in every answer (wrong-athlete guard)."""
-        return {"id": self.athlete_id, "name": self.name, "timezone": self.timezone or "UTC"}
+        # The name is free text its owner chose: it is echoed as untrusted data (mcpserver.present).
+        return {"id": self.athlete_id, "name": {present.UNTRUSTED: self.name}, "timezone": self.timezone or "UTC"}
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,9 @@ def _matches(access: AthleteAccess, wanted: str) -> bool:
 
 
 def _choices(pool: list[AthleteAccess]) -> str:
-    return ", ".join(f"{a.name} ({a.athlete_id})" for a in pool) or "none"
+    # Ids only: names are free text their owners chose, and error messages never carry such text
+    # (whoami / list_athletes give each id's name, marked as untrusted data).
+    return ", ".join(a.athlete_id for a in pool) or "none"
 
 
 def denial(principal: Principal, wanted: str | None, tool: str | None, pool: list[AthleteAccess] | None = None) -> str:
@@ -206,8 +210,6 @@ def own_link_access(link: IntervalsLink) -> AthleteAccess:
 
 def _grant_ends(expires_on: date, tz_name: str) -> datetime:
     """When a grant expiring on `expires_on` stops: the athlete's next local midnight after that day."""
-    from mcpserver import present
-
     return datetime.combine(expires_on + timedelta(days=1), time.min, tzinfo=present.zone(tz_name))
 
 
