@@ -170,6 +170,8 @@ def urls(product: ServerThread, sandbox: Sandbox) -> Urls:
 # --- the walk -----------------------------------------------------------------------------------------
 
 FENCED = re.compile("«[^«»]*»")
+# A text line may also quote the structured answer as JSON: there the wrapper labels the text itself.
+LABELLED = re.compile(r'\{"untrusted": ?"(?:[^"\\]|\\.)*"\}')
 
 
 def leaks(obj: Any, path: str = "$") -> list[str]:
@@ -189,7 +191,7 @@ def leaks(obj: Any, path: str = "$") -> list[str]:
 
 
 def text_leaks(text: str) -> bool:
-    return MARK in FENCED.sub("", text)
+    return MARK in LABELLED.sub("", FENCED.sub("", text))
 
 
 class Walk:
@@ -199,8 +201,11 @@ class Walk:
         self.client = client
         self.problems: list[str] = []
         self.seen_untrusted = 0
+        self.called: set[str] = set()
+        self.read_tools: set[str] = set()
 
     async def answer(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        self.called.add(tool)
         result = await self.client.call_tool(tool, args)
         text = " ".join(c.text for c in result.content if hasattr(c, "text"))
         if result.is_error:
@@ -221,7 +226,9 @@ class Walk:
             self.problems.append(f"{tool} error: {text[:200]}")
 
     async def tools_list(self) -> None:
-        listed = json.dumps([t.model_dump(mode="json") for t in (await self.client.list_tools()).tools])
+        tools = (await self.client.list_tools()).tools
+        self.read_tools = {t.name for t in tools if t.annotations is not None and t.annotations.read_only_hint}
+        listed = json.dumps([t.model_dump(mode="json") for t in tools])
         if MARK in listed:
             self.problems.append("tools/list")
 
@@ -287,6 +294,7 @@ async def test_it_returns_mara_s_planted_text_only_as_untrusted_data_on_her_own_
         for tool, args in error_calls(p, {}):
             await walk.error(tool, args)
     assert walk.problems == []
+    assert walk.read_tools <= walk.called, "every read tool this URL lists is walked"
     assert walk.seen_untrusted > 40  # the planted text did come back (as data): the walk saw it
 
 
@@ -320,6 +328,7 @@ async def test_it_returns_planted_text_only_as_untrusted_data_to_sam_the_coach(u
         for tool, args in error_calls(p, mara):
             await walk.error(tool, args)
     assert walk.problems == []
+    assert walk.read_tools <= walk.called, "every read tool this URL lists is walked"
     assert walk.seen_untrusted > 40
 
 
