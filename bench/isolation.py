@@ -70,10 +70,10 @@ OBJECT_TOOLS = {
 }
 OBJECT_ARG = {"activity": "activity_id", "event": "event_id", "workout": "workout_id", "entry": "entry_id"}
 NOT_FOUND = {
-    "activity": "No activity <id> for {name}.",
-    "event": "No event <id> for {name}.",
-    "workout": "No library workout <id> for {name}.",
-    "entry": "No access-log entry <id> for {name}.",
+    "activity": "No activity <id> for athlete {athlete}.",
+    "event": "No event <id> for athlete {athlete}.",
+    "workout": "No library workout <id> for athlete {athlete}.",
+    "entry": "No access-log entry <id> for athlete {athlete}.",
 }
 # Ids that belong to no one: unknown, zero/negative, out of range, and (string ids) shapes that would
 # change the upstream path if pasted into it unchecked.
@@ -331,7 +331,11 @@ def _seed_writes(world: World) -> None:
         for name in ("name", "title", "notes"):
             if name in args:
                 args[name] = f"{args[name]} {nonce}"
-        result = asyncio.run(_call(world, world.token(key), [(tool, {**args, "athlete": aid, "dry_run": False})]))[0]
+        call = {**args, "athlete": aid, "dry_run": False}
+        result = asyncio.run(_call(world, world.token(key), [(tool, call)]))[0]
+        code = (result.structured_content or {}).get("confirm") if not result.is_error else None
+        if code:  # it would replace a value: the preview first, then the same call with its confirm code
+            result = asyncio.run(_call(world, world.token(key), [(tool, {**call, "confirm": code})]))[0]
         if result.is_error:
             raise RuntimeError(f"seed write {key} {tool} failed: {text_of(result)}")
     written = AccessLogEntry.objects.filter(is_write=True, outcome="ok", undo_of__isnull=True).order_by("pk")
@@ -552,7 +556,8 @@ def normalise(text: str, case: Case) -> str:
     if case.klass[0] == "athlete":
         # The echo is what was asked, or the default athlete's id / "(default athlete)" when nothing was.
         return _ECHO.sub("No athlete '<athlete>'", text.replace(f"'{case.asked}'", "'<athlete>'"))
-    return text.replace(case.asked, "<id>") if case.asked else text
+    # Only the echo (the first occurrence): an id asked as "0" must not eat the zeros of the athlete's id.
+    return text.replace(case.asked, "<id>", 1) if case.asked else text
 
 
 async def _run_token(world: World, state: Any, token: Token, cases: list[Case]) -> list[Outcome]:
@@ -669,7 +674,7 @@ def check(world: World, outcomes: list[Outcome], controls: list[Outcome], report
                 report.fail(f"unexpected refusal: {label}: {o.text}")
             continue
         acting = c.acting or ""
-        expected = NOT_FOUND[OBJECT_TOOLS[c.tool]].format(name=world.names[acting])
+        expected = NOT_FOUND[OBJECT_TOOLS[c.tool]].format(athlete=acting)
         if not o.text.startswith(expected):
             report.fail(f"object refusal is not the not-found answer: {label}: {o.text}")
         credential = world.token(c.token).credential[acting]

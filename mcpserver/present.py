@@ -71,3 +71,35 @@ def compact(obj: object) -> object:
     if isinstance(obj, list):
         return [compact(v) for v in obj]
     return obj
+
+
+# --- text written by people or devices ---------------------------------------------------------------
+# Names, descriptions, comments, notes and messages come from the athlete, their coach, a stranger who
+# sent an invite, or a device. They reach the model as data, never as Threshold's own words: in the
+# structured answer each such value is the object {"untrusted": "..."} (one shape in every tool, at the
+# place the value belongs, so key-based redaction still applies), and in the one-line text it is fenced
+# between « and ». Error messages never carry such text at all. The server instructions say what both mean.
+
+UNTRUSTED = "untrusted"
+FENCE_OPEN, FENCE_CLOSE = "«", "»"
+
+
+def untrusted(text: object, limit: int | None = None) -> dict[str, str] | None:
+    """{"untrusted": text} (cut to `limit` characters), or None when there is no text (absent, not empty)."""
+    if text is None:
+        return None
+    value = str(text)
+    if not value.strip():
+        return None
+    if limit is not None and len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return {UNTRUSTED: value}
+
+
+def fence(text: object, limit: int = 80) -> str:
+    """Free text inside a one-line rendering: on one line, cut, between « » that it cannot close itself."""
+    value = " ".join(str(text or "").split())
+    value = value.replace(FENCE_OPEN, "\u2039").replace(FENCE_CLOSE, "\u203a")  # single guillemets
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return f"{FENCE_OPEN}{value}{FENCE_CLOSE}"

@@ -31,6 +31,7 @@ from accounts.billing import access_changes_at, block_reason, mcp_access
 from accounts.models import BillingAccount, McpToken, User
 from integrations.intervals.client import ApiKey, Bearer, Credential, DeferredCredential, IntervalsClient
 from integrations.intervals.models import IntervalsLink, scope_allows
+from mcpserver import present
 
 logger = logging.getLogger(__name__)
 
@@ -77,9 +78,10 @@ class AthleteAccess:
             return False
         return self.allows_scope(scope)
 
-    def echo(self) -> dict[str, str]:
+    def echo(self) -> dict[str, Any]:
         """The resolved athlete, echoed in every answer (wrong-athlete guard)."""
-        return {"id": self.athlete_id, "name": self.name, "timezone": self.timezone or "UTC"}
+        # The name is free text its owner chose: it is echoed as untrusted data (mcpserver.present).
+        return {"id": self.athlete_id, "name": {present.UNTRUSTED: self.name}, "timezone": self.timezone or "UTC"}
 
 
 @dataclass(frozen=True)
@@ -128,7 +130,9 @@ def _matches(access: AthleteAccess, wanted: str) -> bool:
 
 
 def _choices(pool: list[AthleteAccess]) -> str:
-    return ", ".join(f"{a.name} ({a.athlete_id})" for a in pool) or "none"
+    # Ids only: names are free text their owners chose, and error messages never carry such text
+    # (whoami / list_athletes give each id's name, marked as untrusted data).
+    return ", ".join(a.athlete_id for a in pool) or "none"
 
 
 def denial(principal: Principal, wanted: str | None, tool: str | None, pool: list[AthleteAccess] | None = None) -> str:

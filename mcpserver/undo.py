@@ -82,7 +82,7 @@ def find_entry(access: AthleteAccess, entry_id: int | None, only_token_id: int |
     if entry_id is None:
         entry = candidates(access.athlete_id, access.link_user_id, only_token_id).filter(undo_of__isnull=True).first()
         if entry is None:
-            raise UndoError(f"No write made through Threshold for {access.name} is left to undo.")
+            raise UndoError(f"No write made through Threshold for athlete {access.athlete_id} is left to undo.")
         return entry
     found = AccessLogEntry.objects.filter(
         pk=entry_id, athlete_id=access.athlete_id, athlete_user_id=access.link_user_id
@@ -90,7 +90,7 @@ def find_entry(access: AthleteAccess, entry_id: int | None, only_token_id: int |
     if found is not None and only_token_id is not None and found.token_id != only_token_id:
         found = None  # a coach undoes only what their own URL wrote
     if found is None:
-        raise UndoError(f"No access-log entry {entry_id} for {access.name}.")
+        raise UndoError(f"No access-log entry {entry_id} for athlete {access.athlete_id}.")
     if found.write_kind == "comment.create":
         raise UndoError(
             "A comment cannot be undone through the Intervals.icu API; delete it in Intervals.icu (activity chat)."
@@ -168,7 +168,7 @@ async def undo_entry(
     needed = KIND_SCOPE[entry.write_kind]
     if not access.allows_scope(needed):
         raise UndoError(
-            f"Undoing {entry.tool} needs the Intervals.icu permission {needed}, which {access.name} did not grant."
+            f"Undoing {entry.tool} needs the Intervals.icu permission {needed}, which the athlete did not grant."
         )
     client = access.client()
     plan = await _plan(client, access, entry)
@@ -203,11 +203,12 @@ async def _plan(client: IntervalsClient, access: AthleteAccess, entry: AccessLog
 
 
 def _event_label(image: dict[str, Any]) -> str:
+    """An event in a sentence, without its name: names are free text (the answer's data carries them)."""
     from mcpserver.tools.writes_common import event_day
 
     day = event_day(image)
     when = present.day_label(day) if day else "?"
-    return f'{image.get("type") or image.get("category") or "event"} "{image.get("name") or ""}" on {when}'
+    return f"{image.get('type') or image.get('category') or 'event'} on {when}"
 
 
 def _changed_since(current: dict[str, Any], written: dict[str, Any] | None) -> list[str]:
@@ -241,7 +242,7 @@ def _refuse_past(access: AthleteAccess, image: dict[str, Any], what: str) -> Non
     today = present.local_today(access.timezone)
     if day is not None and day < today:
         raise UndoError(
-            f"Undoing this would {what} {_event_label(image)}, which is in the past for {access.name} now "
+            f"Undoing this would {what} {_event_label(image)}, which is in the past for the athlete now "
             f"(today is {present.day_label(today)}); Threshold does not rewrite history."
         )
 
@@ -268,7 +269,7 @@ async def _plan_event(client: IntervalsClient, access: AthleteAccess, entry: Acc
     current = await _current_event(client, access, target)
     if current is None:
         if kind == "event.create":
-            raise UndoError(f"Event {target} no longer exists on {access.name}'s calendar: nothing to undo.")
+            raise UndoError(f"Event {target} no longer exists on the athlete's calendar: nothing to undo.")
         raise UndoError(f"Event {target} was deleted after this change; restore it from its delete instead.")
     _refuse_past(access, current, "change")
     if pre and kind == "event.update":
@@ -336,17 +337,24 @@ async def _plan_wellness(client: IntervalsClient, access: AthleteAccess, entry: 
 
     back, now = wellness_shown(pre), wellness_shown({k: current.get(k) for k in pre})
     data = {"date": day, "restore": back, "current": now, "units": wellness_units(back)}
-    return _Plan(f"put {access.name}'s wellness of {day} back to {_values(back)}", data, put_back)
+    return _Plan(f"put the wellness of {day} back to {_values(back)}", data, put_back)
 
 
 def _values(values: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {'(empty)' if v in (None, '') else v}" for k, v in values.items())
+    # Text fields are named, not quoted: sentences never carry free text (the data has it).
+    def one(k: str, v: Any) -> str:
+        if v in (None, ""):
+            return f"{k} (empty)"
+        return f"{k} (its earlier text)" if isinstance(v, dict) else f"{k} {v}"
+
+    return ", ".join(one(k, v) for k, v in values.items())
 
 
 def wellness_shown(values: dict[str, Any]) -> dict[str, Any]:
     """Upstream wellness fields (`restingHR`, `sleepSecs`...) under the names and units log_wellness uses
     (`resting_hr`, `sleep_hours`...): the names the answer's readers and its redaction know. A field
-    log_wellness never writes keeps its upstream name (and is hidden from a coach with hidden classes)."""
+    log_wellness never writes keeps its upstream name (and is hidden from a coach with hidden classes).
+    Text fields (the athlete's notes) come as untrusted text."""
     from mcpserver.tools.writes_wellness import WELLNESS_FIELDS
 
     ours = {upstream: name for name, (upstream, _unit) in WELLNESS_FIELDS.items()}
@@ -355,7 +363,7 @@ def wellness_shown(values: dict[str, Any]) -> dict[str, Any]:
         name = ours.get(key, key)
         if name == "sleep_hours" and isinstance(value, int | float):
             value = round(float(value) / 3600, 2)
-        out[name] = value
+        out[name] = present.untrusted(value) if key in _TEXT_FIELDS and value not in (None, "") else value
     return out
 
 

@@ -111,7 +111,7 @@ def test_it_subscribes_through_checkout_and_the_mcp_url_works(product: ServerThr
     assert reasons(mara.pk) == {}
     result = call_tool(url)
     assert not result.is_error, result.content
-    assert result.structured_content["athlete"]["name"] == "Mara Lindqvist"
+    assert result.structured_content["athlete"]["name"] == {"untrusted": "Mara Lindqvist"}
 
 
 @pytest.mark.usefixtures("billing_on")

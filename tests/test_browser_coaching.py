@@ -116,7 +116,7 @@ def test_an_athlete_invites_edits_watches_and_revokes_a_coach(
     assert row["id"] == MARA and "add_calendar_note" in row["tools"] and "push_workout" not in row["tools"]
     history = coach_call(coach_url, "get_training_history", {})
     assert not history.is_error, history.content
-    assert history.structured_content["athlete"]["name"] == "Mara Lindqvist"
+    assert history.structured_content["athlete"]["name"] == {"untrusted": "Mara Lindqvist"}
 
     # The athlete sees the coach's call in her access log (reads are journaled just after the answer).
     for _ in range(50):

@@ -99,7 +99,7 @@ def test_it_takes_a_newcomer_from_signup_to_a_working_mcp_url(
     with ThreadPoolExecutor(max_workers=1) as pool:
         result = pool.submit(asyncio.run, use_it()).result(timeout=60)
     assert not result.is_error, result.content
-    assert result.structured_content["athlete"]["name"] == "Mara Lindqvist"
+    assert result.structured_content["athlete"]["name"] == {"untrusted": "Mara Lindqvist"}
     assert result.structured_content["count"] > 0
 
 

@@ -333,6 +333,10 @@ def real_writes(assistant: Assistant, sandbox: Sandbox, athlete_id: str, athlete
     ]:
         result = assistant.call(name, {**who, **args})
         assert not result.get("isError"), (name, result)
+        code = (result.get("structuredContent") or {}).get("confirm")
+        if code:  # a write that overwrites or deletes: the preview first, then the call with its code
+            result = assistant.call(name, {**who, **args, "confirm": code})
+            assert not result.get("isError") and result["structuredContent"]["status"] != "preview", (name, result)
 
 
 def use_every_tool(assistant: Assistant, calls: list[tuple[str, dict[str, Any]]]) -> None:

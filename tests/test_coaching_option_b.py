@@ -200,7 +200,7 @@ def test_a_mixed_roster_lists_every_athlete_with_the_right_tools(mixed: dict[str
     assert rows[DIEGO]["tools"] == READ and rows[DIEGO]["via"] == "Intervals.icu roster (read only)"
     assert rows[AROHA]["tools"] == EVERY and rows[AROHA]["via"] == "Intervals.icu roster"
     assert rows[SAM]["tools"] == EVERY
-    assert rows[AROHA]["timezone"] == "Pacific/Auckland" and rows[DIEGO]["name"] == "Diego Alvarez"
+    assert rows[AROHA]["timezone"] == "Pacific/Auckland" and rows[DIEGO]["name"] == {"untrusted": "Diego Alvarez"}
 
 
 def test_an_invite_waiting_for_the_coach_narrows_the_roster_at_once_and_grants_nothing_more(
@@ -228,7 +228,7 @@ def test_a_read_permission_athlete_gets_reads_and_writes_are_refused_like_an_unk
 ) -> None:
     url = mixed["url"]
     history = run(ok(url, "get_training_history", {"athlete": DIEGO}))
-    assert history["athlete"]["id"] == DIEGO and history["athlete"]["name"] == "Diego Alvarez"
+    assert history["athlete"]["id"] == DIEGO and history["athlete"]["name"] == {"untrusted": "Diego Alvarez"}
 
     note = {"date": "2099-01-01", "title": "Easy week"}
     before = len(sandbox.state.requests)
@@ -239,7 +239,7 @@ def test_a_read_permission_athlete_gets_reads_and_writes_are_refused_like_an_unk
     refused_text, unknown_text = refused.content[0].text, unknown.content[0].text
     assert refused_text.startswith(f"No athlete '{DIEGO}' with add_calendar_note on this MCP URL.")
     assert refused_text.replace(DIEGO, "?") == unknown_text.replace("i999999", "?")
-    assert "Diego" not in refused_text.split("Available")[1]  # not offered where it is not allowed
+    assert DIEGO not in refused_text.split("Available")[1]  # not offered where it is not allowed
     # Mara invited Sam for history only: her calendar is not writable either, though the roster says WRITE.
     narrow = run(call(url, "add_calendar_note", {**note, "athlete": MARA}))
     assert narrow.is_error and narrow.content[0].text.startswith(f"No athlete '{MARA}' with add_calendar_note")
@@ -248,7 +248,7 @@ def test_a_read_permission_athlete_gets_reads_and_writes_are_refused_like_an_unk
 def test_roster_athletes_are_read_with_the_coachs_api_key(mixed: dict[str, Any], sandbox: Sandbox) -> None:
     start = len(sandbox.state.requests)
     data = run(ok(mixed["url"], "get_training_history", {"athlete": "Aroha"}))
-    assert data["athlete"] == {"id": AROHA, "name": "Aroha Ngata", "timezone": "Pacific/Auckland"}
+    assert data["athlete"] == {"id": AROHA, "name": {"untrusted": "Aroha Ngata"}, "timezone": "Pacific/Auckland"}
     assert data["count"] > 0
     upstream = [r for r in sandbox.state.requests[start:] if "/activities" in r[1]]
     assert upstream and all(r[2] == "api_key" and r[3] == SAM for r in upstream), upstream

@@ -154,7 +154,7 @@ def test_it_answers_someone_else_s_object_ids_exactly_like_ids_that_do_not_exist
         AROHA,
     )
     (outcome,) = isolation.run_cases(world, sandbox.state, [comment])
-    assert outcome.is_error and outcome.text == "No activity <id> for Aroha Ngata."
+    assert outcome.is_error and outcome.text == f"No activity <id> for athlete {AROHA}."
     assert [(m, p, kind, who) for m, p, kind, who, _ in outcome.upstream] == [
         ("GET", f"/api/v1/athlete/{AROHA}/activities/{maras}", "api_key", SAM)
     ]
@@ -172,7 +172,7 @@ def test_its_checker_catches_a_leak_a_second_answer_a_write_and_a_foreign_creden
     # The verdicts must be able to fail: fabricated outcomes break each rule once.
     coach = isolation.Token("coach:full", "", "coach", {MARA: frozenset()}, credential={MARA: MARA})
     world = World("http://x", [coach], {}, {MARA: "Mara Lindqvist", AROHA: "Aroha Ngata"}, {}, {}, {})
-    not_found = "No activity <id> for Mara Lindqvist. List activities with get_training_history."
+    not_found = f"No activity <id> for athlete {MARA}. List activities with get_training_history."
     outcomes = [
         _outcome(world, "coach:full", not_found, owner=AROHA),
         _outcome(world, "coach:full", not_found + " (Aroha Ngata)", owner=AROHA),

@@ -58,18 +58,18 @@ async def test_it_lists_tools_and_reads_training_history(mara_url: str, sandbox:
     assert not result.is_error, result.content
     data = result.structured_content
     assert data is not None
-    assert data["athlete"] == {"id": MARA, "name": "Mara Lindqvist", "timezone": "Europe/Stockholm"}
+    assert data["athlete"] == {"id": MARA, "name": {"untrusted": "Mara Lindqvist"}, "timezone": "Europe/Stockholm"}
     real_rows = [r for r in data["activities"] if "unavailable" not in r]
     assert len(real_rows) == len(expected)
     by_id = {r["id"]: r for r in real_rows}
     for activity in expected:
         row = by_id[activity["id"]]
-        assert row["name"] == activity["name"]
+        assert row["name"] == {"untrusted": activity["name"]}
         assert row["sport"] == activity["type"]
         assert row["load"] == round(activity["icu_training_load"])
         day = date.fromisoformat(activity["start_date_local"][:10])
         assert row["date"] == f"{day:%a} {day.isoformat()}"
-    assert "Mara Lindqvist" in result.content[0].text  # type: ignore[union-attr]
+    assert "«Mara Lindqvist»" in result.content[0].text  # type: ignore[union-attr]  (fenced: her own words)
 
 
 async def test_it_flags_strava_stubs_as_unavailable_never_zero(mara_url: str, sandbox: Sandbox) -> None:

@@ -341,7 +341,7 @@ def test_it_counts_a_call_once_against_the_token_limit_even_when_its_entry_was_s
     User.objects.filter(pk=mara.pk).update(name="Mara K.")  # the cached Principal is stale now
     answers += [post_call(url, "whoami", {}).json()["result"] for _ in range(3)]
     assert [a["isError"] for a in answers] == [False, False, False, True], "a burst of 3, each call once"
-    assert answers[1]["structuredContent"]["owner"] == "Mara K."
+    assert answers[1]["structuredContent"]["owner"] == {"untrusted": "Mara K."}
     assert "Too many calls" in answers[3]["content"][0]["text"]
     reset_limiter()
 
@@ -369,10 +369,12 @@ def test_it_sees_another_workers_changes_with_the_next_request(
 
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
     url = f"{product.url}/mcp/{athlete_token(mara)}"
-    assert post_call(url, "whoami", {}).json()["result"]["structuredContent"]["owner"] == "mara@example.com"
+    assert post_call(url, "whoami", {}).json()["result"]["structuredContent"]["owner"] == {
+        "untrusted": "mara@example.com"
+    }
     assert len(loads) == 1
     another_worker_writes('UPDATE "accounts_user" SET "name" = %s WHERE "id" = %s', ["Mara K.", mara.pk])
-    assert post_call(url, "whoami", {}).json()["result"]["structuredContent"]["owner"] == "Mara K."
+    assert post_call(url, "whoami", {}).json()["result"]["structuredContent"]["owner"] == {"untrusted": "Mara K."}
     assert len(loads) == 2
     assert post_call(url, "whoami", {}).status_code == 200 and len(loads) == 2, "cached again"
     another_worker_writes(

@@ -67,7 +67,7 @@ def test_seed_demo_is_idempotent_and_fills_the_coach(product: ServerThread, sand
     assert set(rows) == {MARA, DIEGO}
     assert rows[MARA]["tools"] == sorted(groups["read"] + groups["write"])
     assert rows[DIEGO]["tools"] == groups["read"]
-    assert rows[MARA]["timezone"] == "Europe/Stockholm" and rows[DIEGO]["name"] == "Diego Alvarez"
+    assert rows[MARA]["timezone"] == "Europe/Stockholm" and rows[DIEGO]["name"] == {"untrusted": "Diego Alvarez"}
 
 
 def test_seed_demo_prints_the_coach_url(product: ServerThread, sandbox: Sandbox) -> None:

@@ -47,7 +47,7 @@ async def test_it_summarises_an_activity_with_its_intervals_and_zones(mara_url: 
     data = await ok(mara_url, "get_activity_detail", {"activity_id": raw["id"]})
     assert data["athlete"]["id"] == MARA
     assert data["id"] == raw["id"]
-    assert data["summary"]["name"] == raw["name"] and data["summary"]["sport"] == raw["type"]
+    assert data["summary"]["name"] == {"untrusted": raw["name"]} and data["summary"]["sport"] == raw["type"]
     day = present.parse_local(raw["start_date_local"])
     assert day is not None and data["date"] == present.day_label(day.date())
     assert data["summary"]["load"] == round(raw["icu_training_load"])
@@ -87,12 +87,12 @@ async def test_it_refuses_another_athletes_activity_without_touching_it(mara_url
     mark = len(sandbox.state.requests)
     for tool in ("get_activity_detail", "get_extended_metrics"):
         message = await error_text(mara_url, tool, {"activity_id": foreign})
-        assert message.startswith(f"No activity {foreign} for Mara Lindqvist")
+        assert message.startswith(f"No activity {foreign} for athlete {MARA}")
     paths = [r[1] for r in requests_since(sandbox, mark) if foreign in r[1]]
     # Asked only through Mara's own collection: no request ever reaches the foreign activity itself.
     assert paths == [f"/api/v1/athlete/{MARA}/activities/{foreign}"] * 2, paths
     unknown = await error_text(mara_url, "get_activity_detail", {"activity_id": "i1"})
-    assert unknown.startswith("No activity i1 for Mara Lindqvist")
+    assert unknown.startswith(f"No activity i1 for athlete {MARA}")
 
 
 def streams_of(sandbox: Sandbox, activity_id: str) -> dict[str, list[Any]]:

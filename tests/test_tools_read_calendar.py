@@ -33,10 +33,11 @@ async def test_it_lists_the_next_two_weeks_with_resolved_steps(mara_url: str, sa
     by_id = {e["id"]: e for e in raw}
     for row in data["events"]:
         e = by_id[row["id"]]
-        assert row["name"] == e["name"]
+        assert row["name"] == {"untrusted": e["name"]}  # free text: marked as data, not instructions
         if e["category"] == "WORKOUT":
             assert row["category"] == "workout" and row["load"] == round(e["icu_training_load"])
-            assert "% FTP (" in row["steps"] and " W)" in row["steps"], row["steps"]
+            steps = row["steps"]["untrusted"]
+            assert "% FTP (" in steps and " W)" in steps, steps
     assert any(r["category"] == "note" for r in data["events"])
     assert data["planned_load"] == round(sum(e.get("icu_training_load", 0) for e in raw if e["category"] == "WORKOUT"))
 
@@ -55,7 +56,7 @@ async def test_it_resolves_a_known_workout_to_watts(mara_url: str, sandbox: Sand
     day = ride["start_date_local"][:10]
     data = await ok(mara_url, "get_events", {"start": day, "end": day, "category": "workouts"})
     row = next(r for r in data["events"] if r["id"] == ride["id"])
-    assert row["steps"].startswith("Warmup 10m ramp 50→75% FTP (132→199 W)")
+    assert row["steps"]["untrusted"].startswith("Warmup 10m ramp 50→75% FTP (132→199 W)")
 
 
 async def test_it_lists_races_only_when_asked(mara_url: str, sandbox: Sandbox) -> None:
@@ -71,12 +72,12 @@ async def test_it_searches_the_library_by_name(mara_url: str, sandbox: Sandbox) 
     folders = upstream(sandbox, MARA, f"/athlete/{MARA}/folders")
     everything = await ok(mara_url, "get_workout_library", {})
     assert everything["workouts"] == sum(len(f["children"]) for f in folders)
-    assert {f["name"] for f in everything["folders"]} == {f["name"] for f in folders}
+    assert {f["name"]["untrusted"] for f in everything["folders"]} == {f["name"] for f in folders}
     wanted = folders[0]["children"][0]
     word = wanted["name"].split()[0]
     found = await ok(mara_url, "get_workout_library", {"query": word.lower(), "with_steps": True})
     rows = [w for f in found["folders"] for w in f["workouts"]]
-    assert rows and all(word.lower() in w["name"].lower() for w in rows)
+    assert rows and all(word.lower() in w["name"]["untrusted"].lower() for w in rows)
     row = next(w for w in rows if w["id"] == wanted["id"])
     assert row["load"] == round(wanted["icu_training_load"]) and row["sport"] == wanted["type"]
-    assert "% FTP (" in row["steps"]
+    assert "% FTP (" in row["steps"]["untrusted"]

@@ -83,7 +83,7 @@ async def test_every_read_tool_is_strict_annotated_and_leaks_nothing(mara_url: s
             assert "@" not in blob.replace("@intervals.icu", ""), name  # no e-mail addresses
             assert result.structured_content["athlete"] == {  # type: ignore[index]
                 "id": MARA,
-                "name": "Mara Lindqvist",
+                "name": {"untrusted": "Mara Lindqvist"},
                 "timezone": "Europe/Stockholm",
             }
             unknown = await client.call_tool(name, {**args, "athlete_id": MARA})

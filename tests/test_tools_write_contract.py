@@ -19,11 +19,11 @@ MARA_TZ = "Europe/Stockholm"
 WRITE_TOOLS = {
     "push_workout": (False, True),
     "schedule_library_workout": (False, True),
-    "edit_workout": (False, True),
+    "edit_workout": (True, True),  # overwrites: preview, then the call with its confirm code
     "delete_workout": (True, True),
     "add_calendar_note": (False, True),
     "add_race": (False, True),
-    "log_wellness": (False, True),
+    "log_wellness": (True, True),  # may replace a value
     "add_activity_comment": (False, True),
     "undo_last_write": (True, False),
 }
@@ -82,8 +82,9 @@ async def test_every_dry_run_writes_nothing_and_echoes_mara(mara_url: str, sandb
     for name, args in calls:
         data = await ok(mara_url, name, {**args, "dry_run": True})
         assert data["status"] == "preview", name
-        assert data["athlete"] == {"id": MARA, "name": "Mara Lindqvist", "timezone": MARA_TZ}, name
+        assert data["athlete"] == {"id": MARA, "name": {"untrusted": "Mara Lindqvist"}, "timezone": MARA_TZ}, name
         assert "SECRET" not in json.dumps(data), name
     assert [r for r in sandbox.state.requests[mark:] if r[0] != "GET"] == []
-    assert upstream(sandbox, MARA, "GET", f"/athlete/{MARA}/events/{event_id}")["name"] == pushed["event"]["name"]
+    stored = upstream(sandbox, MARA, "GET", f"/athlete/{MARA}/events/{event_id}")
+    assert pushed["event"]["name"] == {"untrusted": stored["name"]}
     upstream(sandbox, MARA, "DELETE", f"/athlete/{MARA}/events/{event_id}")

@@ -17,6 +17,7 @@ from tests.test_tools_write_helpers import (
     future_day,
     local_today,
     ok,
+    ok_confirmed,
     unique,
     upstream,
 )
@@ -60,18 +61,19 @@ async def test_it_edits_mara_s_workout_and_undo_puts_it_back(mara_url: str, sand
     steps = [{"seconds": 3600, "target": {"type": "power_zone", "value": 2}, "cadence": 90}]
 
     preview = await ok(mara_url, "edit_workout", {"event_id": event["id"], "steps": steps, "dry_run": True})
-    assert preview["status"] == "preview" and preview["event"]["text"] == "- 1h Z2 90rpm\n"
+    assert preview["status"] == "preview" and preview["event"]["text"] == {"untrusted": "- 1h Z2 90rpm\n"}
     assert stored(sandbox, event["id"]) == original
 
-    data = await ok(
+    data = await ok_confirmed(
         mara_url,
         "edit_workout",
         {"event_id": event["id"], "name": "Endurance hour", "date": new_day.isoformat(), "steps": steps},
     )
     assert data["status"] == "updated"
-    assert data["event"]["name"] == "Endurance hour" and data["event"]["date"].endswith(new_day.isoformat())
-    assert data["event"]["text"] == "- 1h Z2 90rpm\n"
-    assert data["before"]["text"] == THRESHOLD_TEXT
+    assert data["event"]["name"] == {"untrusted": "Endurance hour"}
+    assert data["event"]["date"].endswith(new_day.isoformat())
+    assert data["event"]["text"] == {"untrusted": "- 1h Z2 90rpm\n"}
+    assert data["before"]["text"] == {"untrusted": THRESHOLD_TEXT}
     assert data["event"]["load"] < data["before"]["load"]
     after = stored(sandbox, event["id"])
     assert after["name"] == "Endurance hour" and after["description"] == "- 1h Z2 90rpm\n"
@@ -81,7 +83,7 @@ async def test_it_edits_mara_s_workout_and_undo_puts_it_back(mara_url: str, sand
     assert row.write_kind == "event.update" and row.write_target == str(event["id"])
     assert row.pre_image is not None and shown(row.pre_image) == shown(original)
 
-    undo = await ok(mara_url, "undo_last_write", {})
+    undo = await ok_confirmed(mara_url, "undo_last_write", {})
     assert undo["status"] == "undone" and undo["undone"]["entry_id"] == row.pk
     assert shown(stored(sandbox, event["id"])) == shown(original)
     assert stored(sandbox, event["id"])["icu_training_load"] == original["icu_training_load"]
@@ -102,14 +104,14 @@ async def test_it_deletes_and_undo_brings_the_event_back(mara_url: str, sandbox:
     assert preview["status"] == "preview"
     assert [e["id"] for e in events_on(sandbox, MARA, day) if e["name"] == name] == [event["id"]]
 
-    data = await ok(mara_url, "delete_workout", {"event_id": event["id"]})
+    data = await ok_confirmed(mara_url, "delete_workout", {"event_id": event["id"]})
     assert data["status"] == "deleted" and data["event"]["id"] == event["id"]
     assert not [e for e in events_on(sandbox, MARA, day) if e["name"] == name]
     row = await AccessLogEntry.objects.aget(tool="delete_workout", outcome="ok")
     assert row.write_kind == "event.delete" and row.pre_image is not None
     assert row.pre_image["description"] == THRESHOLD_TEXT
 
-    undo = await ok(mara_url, "undo_last_write", {})
+    undo = await ok_confirmed(mara_url, "undo_last_write", {})
     assert undo["undone"]["tool"] == "delete_workout"
     (back,) = [e for e in events_on(sandbox, MARA, day) if e["name"] == name]
     assert shown(back) == shown(original)
@@ -129,9 +131,9 @@ async def test_it_refuses_to_delete_or_edit_a_past_event(mara_url: str, sandbox:
     event = past[-1]
     mark = len(sandbox.state.requests)
     message = await error_text(mara_url, "delete_workout", {"event_id": event["id"]})
-    assert "in the past for Mara Lindqvist" in message and "does not delete history" in message
+    assert f"in the past for athlete {MARA}" in message and "does not delete history" in message
     message = await error_text(mara_url, "edit_workout", {"event_id": event["id"], "name": "Rewrite history"})
-    assert "in the past for Mara Lindqvist" in message
+    assert f"in the past for athlete {MARA}" in message
     assert not [r for r in sandbox.state.requests[mark:] if r[0] != "GET"]
     assert stored(sandbox, event["id"])["name"] == event["name"]
 
@@ -144,7 +146,7 @@ async def test_it_answers_not_found_for_diego_s_event_on_mara_s_url(mara_url: st
         if e["category"] == "WORKOUT"
     )
     mark = len(sandbox.state.requests)
-    expected = f"No event {diego_event['id']} for Mara Lindqvist."
+    expected = f"No event {diego_event['id']} for athlete {MARA}."
     assert await error_text(mara_url, "delete_workout", {"event_id": diego_event["id"]}) == expected
     assert await error_text(mara_url, "edit_workout", {"event_id": diego_event["id"], "name": "x"}) == expected
     assert not [r for r in sandbox.state.requests[mark:] if r[0] != "GET"]

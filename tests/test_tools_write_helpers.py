@@ -81,3 +81,11 @@ THRESHOLD_STEPS: list[dict[str, Any]] = [
 THRESHOLD_TEXT = (
     "Warmup\n- 15m ramp 50-75%\n\nMain Set 3x\n- 12m 95-100%\n- 6m 55% intensity=rest\n\nCooldown\n- 10m 50%\n"
 )
+
+
+async def ok_confirmed(url: str, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Call a tool that overwrites or deletes as a user who agreed to it does: the preview (which writes
+    nothing and carries a code), then the same call with that code."""
+    preview = await ok(url, tool, args)
+    assert preview["status"] == "preview" and preview.get("confirm"), preview
+    return await ok(url, tool, {**args, "confirm": preview["confirm"]})

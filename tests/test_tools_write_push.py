@@ -23,7 +23,7 @@ from tests.test_tools_write_helpers import (
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
 
 MARA_TZ = "Europe/Stockholm"
-MARA_ECHO = {"id": MARA, "name": "Mara Lindqvist", "timezone": MARA_TZ}
+MARA_ECHO = {"id": MARA, "name": {"untrusted": "Mara Lindqvist"}, "timezone": MARA_TZ}
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ async def test_it_pushes_mara_a_threshold_ride_with_the_load_the_sandbox_compute
     assert data["athlete"] == MARA_ECHO
     assert data["status"] == "created"
     event = data["event"]
-    assert event["text"] == THRESHOLD_TEXT
+    assert event["text"] == {"untrusted": THRESHOLD_TEXT}
     assert event["date"] == f"{day:%a} {day.isoformat()}"
     assert event["time"] == "17:30"
     expected = workout_metrics(parse_workout(THRESHOLD_TEXT), "Ride", mara_ride_thresholds(sandbox))
@@ -109,7 +109,7 @@ async def test_it_previews_with_dry_run_and_writes_nothing(mara_url: str, sandbo
     data = await ok(mara_url, "push_workout", push_args(day, name, dry_run=True))
 
     assert data["status"] == "preview"
-    assert data["event"]["text"] == THRESHOLD_TEXT
+    assert data["event"]["text"] == {"untrusted": THRESHOLD_TEXT}
     assert data["event"]["load"] > 0 and "id" not in data["event"]
     assert "projection" in data
     assert events_on(sandbox, MARA, day) == before
@@ -132,8 +132,10 @@ async def test_it_does_not_duplicate_a_retried_push(mara_url: str, sandbox: Sand
     kinds = [r.write_kind async for r in AccessLogEntry.objects.filter(tool="push_workout").order_by("pk")]
     assert kinds == ["event.create", ""]  # the retry is logged, but it wrote nothing to undo
 
-    moved = await ok(mara_url, "push_workout", {**args, "time": "06:15"})  # same workout, new start time
-    assert moved["status"] == "updated" and moved["event"]["id"] == first["event"]["id"]
+    # The same workout at another start time: a create never moves an event (edit_workout does, confirmed).
+    moved = await ok(mara_url, "push_workout", {**args, "time": "06:15"})
+    assert moved["status"] == "unchanged" and moved["event"]["id"] == first["event"]["id"]
+    assert "edit_workout" in moved["note"] and not [r for r in sandbox.state.requests[mark:] if r[0] != "GET"]
     upstream(sandbox, MARA, "DELETE", f"/athlete/{MARA}/events/{first['event']['id']}")
 
 
@@ -141,7 +143,7 @@ async def test_it_refuses_a_date_in_mara_s_past(mara_url: str, sandbox: Sandbox)
     day = future_day(MARA_TZ, -1)
     mark = len(sandbox.state.requests)
     message = await error_text(mara_url, "push_workout", push_args(day, "Too late"))
-    assert "in the past for Mara Lindqvist" in message and f"{day:%a} {day.isoformat()}" in message
+    assert f"in the past for athlete {MARA}" in message and f"{day:%a} {day.isoformat()}" in message
     assert sandbox.state.requests[mark:] == []  # refused before any upstream call
 
 
@@ -170,7 +172,7 @@ async def test_it_writes_a_strength_session_as_plain_text(mara_url: str, sandbox
         mara_url, "push_workout", {"date": day.isoformat(), "sport": "strength", "name": name, "description": text}
     )
     assert data["event"]["sport"] == "WeightTraining"
-    assert data["event"]["text"] == text + "\n"
+    assert data["event"]["text"] == {"untrusted": text + "\n"}
     assert "load" not in data["event"]
     (stored,) = [e for e in events_on(sandbox, MARA, day) if e["name"] == name]
     assert stored["description"] == text + "\n" and stored["type"] == "WeightTraining"
@@ -193,9 +195,9 @@ async def test_it_plans_diego_s_run_with_pace_targets(diego_url: str, sandbox: S
     ]
     data = await ok(diego_url, "push_workout", {"date": day.isoformat(), "sport": "run", "name": name, "steps": steps})
     event = data["event"]
-    assert data["athlete"]["name"] == "Diego Alvarez"
+    assert data["athlete"]["name"] == {"untrusted": "Diego Alvarez"}
     assert event["sport"] == "Run"
-    assert "- 1km 3:50/km Pace" in event["text"] and "Main Set 5x" in event["text"]
+    assert "- 1km 3:50/km Pace" in event["text"]["untrusted"] and "Main Set 5x" in event["text"]["untrusted"]
     assert event["distance_km"] > 5
     (stored,) = [e for e in events_on(sandbox, DIEGO, day) if e["name"] == name]
     assert stored["icu_training_load"] == event["load"]
@@ -208,7 +210,8 @@ async def test_it_schedules_a_library_workout_idempotently(mara_url: str, sandbo
     day = future_day(MARA_TZ, 36)
     data = await ok(mara_url, "schedule_library_workout", {"workout_id": item["id"], "date": day.isoformat()})
     assert data["status"] == "created"
-    assert data["event"]["name"] == item["name"] and data["event"]["text"] == item["description"]
+    assert data["event"]["name"] == {"untrusted": item["name"]}
+    assert data["event"]["text"] == {"untrusted": item["description"]}
     (stored,) = [e for e in events_on(sandbox, MARA, day) if e["id"] == data["event"]["id"]]
     assert stored["icu_training_load"] == data["event"]["load"] == item["icu_training_load"]
     again = await ok(mara_url, "schedule_library_workout", {"workout_id": item["id"], "date": day.isoformat()})
@@ -219,4 +222,4 @@ async def test_it_schedules_a_library_workout_idempotently(mara_url: str, sandbo
     message = await error_text(
         mara_url, "schedule_library_workout", {"workout_id": diego_item["id"], "date": day.isoformat()}
     )
-    assert message == f"No library workout {diego_item['id']} for Mara Lindqvist."
+    assert message == f"No library workout {diego_item['id']} for athlete {MARA}."

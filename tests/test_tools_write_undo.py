@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 
 from coaching.models import AccessLogEntry
 from tests.conftest import DIEGO, MARA, Sandbox, ServerThread, make_athlete, mcp_url
-from tests.test_tools_write_helpers import THRESHOLD_STEPS, error_text, events_on, future_day, ok, unique
+from tests.test_tools_write_helpers import THRESHOLD_STEPS, error_text, events_on, future_day, ok, ok_confirmed, unique
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
 
@@ -51,19 +51,19 @@ async def test_it_undoes_a_push_then_walks_back_and_redoes(mara_url: str, sandbo
     await ok(mara_url, "push_workout", push(day, second))
 
     preview = await ok(mara_url, "undo_last_write", {"dry_run": True})
-    assert preview["status"] == "preview" and second in preview["action"]
+    assert preview["status"] == "preview" and preview["result"]["event"]["name"] == {"untrusted": second}
     assert {first, second} <= set(names_on(sandbox, day))
 
-    undo = await ok(mara_url, "undo_last_write", {})
-    assert undo["action"].startswith("delete") and second in undo["action"]
+    undo = await ok_confirmed(mara_url, "undo_last_write", {})
+    assert undo["action"].startswith("delete") and undo["result"]["event"]["name"] == {"untrusted": second}
     assert second not in names_on(sandbox, day) and first in names_on(sandbox, day)
 
-    again = await ok(mara_url, "undo_last_write", {})  # walks back to the first push, not a redo
-    assert first in again["action"]
+    again = await ok_confirmed(mara_url, "undo_last_write", {})  # walks back to the first push, not a redo
+    assert again["result"]["event"]["name"] == {"untrusted": first}
     assert first not in names_on(sandbox, day)
 
-    redo = await ok(mara_url, "undo_last_write", {"entry_id": undo["undone"]["entry_id"]})
-    assert redo["action"].startswith("re-create") and second in redo["action"]
+    redo = await ok_confirmed(mara_url, "undo_last_write", {"entry_id": undo["undone"]["entry_id"]})
+    assert redo["action"].startswith("re-create") and redo["result"]["event"]["name"] == {"untrusted": second}
     assert second in names_on(sandbox, day) and first not in names_on(sandbox, day)
 
     rows = [r async for r in AccessLogEntry.objects.filter(tool="undo_last_write", outcome="ok").order_by("pk")]
@@ -90,11 +90,11 @@ async def test_it_never_undoes_another_athlete_s_write(mara_url: str, diego_url:
     row = await AccessLogEntry.objects.aget(tool="push_workout", outcome="ok")
 
     assert await error_text(diego_url, "undo_last_write", {"entry_id": row.pk}) == (
-        f"No access-log entry {row.pk} for Diego Alvarez."
+        f"No access-log entry {row.pk} for athlete {DIEGO}."
     )
-    assert "No write made through Threshold for Diego Alvarez" in await error_text(diego_url, "undo_last_write", {})
+    assert f"No write made through Threshold for athlete {DIEGO}" in await error_text(diego_url, "undo_last_write", {})
     assert name in names_on(sandbox, day)
-    await ok(mara_url, "undo_last_write", {})
+    await ok_confirmed(mara_url, "undo_last_write", {})
     assert name not in names_on(sandbox, day)
 
 

@@ -9,7 +9,16 @@ import pytest
 
 from coaching.models import AccessLogEntry
 from tests.conftest import DIEGO, MARA, Sandbox, ServerThread, make_athlete, mcp_url
-from tests.test_tools_write_helpers import error_text, events_on, future_day, local_today, ok, unique, upstream
+from tests.test_tools_write_helpers import (
+    error_text,
+    events_on,
+    future_day,
+    local_today,
+    ok,
+    ok_confirmed,
+    unique,
+    upstream,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
 
@@ -56,8 +65,10 @@ async def test_it_logs_mara_s_morning_and_undo_restores_the_day(mara_url: str, s
     assert preview["status"] == "preview"
     assert wellness(sandbox, day) == before
 
-    data = await ok(mara_url, "log_wellness", args)
-    assert data["athlete"]["name"] == "Mara Lindqvist"
+    # The day already has values (the sandbox's devices logged them): replacing them needs a go-ahead.
+    data = await ok_confirmed(mara_url, "log_wellness", args)
+    assert data["athlete"]["name"] == {"untrusted": "Mara Lindqvist"}
+    assert data["logged"]["notes"] == {"untrusted": args["notes"]}
     assert data["status"] == "updated" and data["date"] == f"{day:%a} {day.isoformat()}"
     assert data["logged"]["sleep_hours"] == 7.5 and data["units"]["soreness"] == "1-4, 1 = best"
     stored = wellness(sandbox, day)
@@ -78,7 +89,7 @@ async def test_it_logs_mara_s_morning_and_undo_restores_the_day(mara_url: str, s
     again = await ok(mara_url, "log_wellness", args)
     assert again["status"] == "unchanged"
 
-    await ok(mara_url, "undo_last_write", {})
+    await ok_confirmed(mara_url, "undo_last_write", {})
     restored = wellness(sandbox, day)
     assert {k: restored[k] or None for k in WELLNESS_KEYS} == {k: before[k] or None for k in WELLNESS_KEYS}
 
@@ -86,7 +97,7 @@ async def test_it_logs_mara_s_morning_and_undo_restores_the_day(mara_url: str, s
 async def test_it_refuses_wellness_for_a_future_day_and_without_the_permission(mara_url: str, sandbox: Sandbox) -> None:
     tomorrow = future_day(MARA_TZ, 1)
     message = await error_text(mara_url, "log_wellness", {"date": tomorrow.isoformat(), "weight_kg": 60})
-    assert "in the future for Mara Lindqvist" in message
+    assert f"in the future for athlete {MARA}" in message
     assert "Nothing to log" in await error_text(mara_url, "log_wellness", {})
 
 
@@ -115,7 +126,7 @@ async def test_it_comments_on_mara_s_activity_once_and_refuses_diego_s(mara_url:
     diego_activity = next(a for a in sandbox.state.athletes[DIEGO].activities if not a.stub)
     mark = len(sandbox.state.requests)
     message = await error_text(mara_url, "add_activity_comment", {"activity_id": diego_activity.id, "text": "hi"})
-    assert message == f"No activity {diego_activity.id} for Mara Lindqvist."
+    assert message == f"No activity {diego_activity.id} for athlete {MARA}."
     assert not [r for r in sandbox.state.requests[mark:] if r[0] == "POST"]
 
 
@@ -151,9 +162,9 @@ async def test_it_adds_a_note_and_a_race_idempotently(mara_url: str, sandbox: Sa
         "add_race",
         {"date": future_day(MARA_TZ, -3).isoformat(), "name": "x", "sport": "Ride", "priority": "B"},
     )
-    assert "in the past for Mara Lindqvist" in message
+    assert f"in the past for athlete {MARA}" in message
 
-    await ok(mara_url, "undo_last_write", {})  # the race
-    await ok(mara_url, "undo_last_write", {})  # the note
+    await ok_confirmed(mara_url, "undo_last_write", {})  # the race
+    await ok_confirmed(mara_url, "undo_last_write", {})  # the note
     assert not [e for e in events_on(sandbox, MARA, race_day) if e["name"] == name]
     assert not [e for e in events_on(sandbox, MARA, day) if e["name"] == title]

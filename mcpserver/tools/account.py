@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from mcpserver.catalogue import REGISTRY, AthleteEcho, ToolCall, ToolInput, ToolResult, ToolSpec, register
+from mcpserver import present
+from mcpserver.catalogue import REGISTRY, AthleteEcho, ToolCall, ToolInput, ToolResult, ToolSpec, Untrusted, register
 
 
 class WhoamiInput(ToolInput):
@@ -17,7 +18,7 @@ class WhoamiAthlete(AthleteEcho):
 
 
 class WhoamiOutput(BaseModel):
-    owner: str
+    owner: Untrusted
     role: str
     athletes: list[WhoamiAthlete]
     tools: list[str]
@@ -39,13 +40,21 @@ async def whoami(call: ToolCall, args: WhoamiInput) -> ToolResult:
         # A selection that left the URL stays the default (and is refused): the only athlete left is not it.
         default = a.athlete_id == p.default_athlete_id or (len(p.athletes) == 1 and not p.default_athlete_id)
         athletes.append({**a.echo(), "tools": tools, "is_default": default})
-    data: dict[str, object] = {"owner": p.display_name, "role": p.kind, "athletes": athletes, "tools": allowed}
+    data: dict[str, object] = {
+        "owner": {present.UNTRUSTED: p.display_name},
+        "role": p.kind,
+        "athletes": athletes,
+        "tools": allowed,
+    }
     if not p.athletes and p.kind == "coach":
         data["note"] = "No athlete reaches this coach URL yet: athletes appear once you accept their invite."
     elif not p.athletes:
         data["note"] = "No Intervals.icu account is connected yet: connect it on the Threshold dashboard."
-    names = ", ".join(f"{a.name} ({a.athlete_id}, {a.timezone or 'UTC'})" for a in p.athletes) or "no athlete yet"
-    text = f"Threshold {p.kind} URL of {p.display_name}; athletes: {names}; {len(allowed)} tools."
+    names = (
+        ", ".join(f"{present.fence(a.name)} ({a.athlete_id}, {a.timezone or 'UTC'})" for a in p.athletes)
+        or "no athlete yet"
+    )
+    text = f"Threshold {p.kind} URL of {present.fence(p.display_name)}; athletes: {names}; {len(allowed)} tools."
     return ToolResult(data=data, text=text)
 
 

@@ -19,7 +19,16 @@ from integrations.intervals.schemas import Activity, Interval
 from integrations.intervals.workouts import OPEN_ZONE_BOUND, format_pace, speed_to_pace
 from mcpserver import present
 from mcpserver.bounds import ShortText
-from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolFailure, ToolResult, ToolSpec, register
+from mcpserver.catalogue import (
+    AthleteEcho,
+    AthleteInput,
+    ToolCall,
+    ToolFailure,
+    ToolResult,
+    ToolSpec,
+    Untrusted,
+    register,
+)
 from mcpserver.principal import AthleteAccess
 from mcpserver.tools.history import STRAVA_NOTE
 
@@ -42,7 +51,9 @@ async def owned_activity(
     reaches an activity endpoint; the owner is checked again on what comes back.
     """
     wanted = activity_id.strip()
-    missing = ToolFailure(f"No activity {wanted} for {access.name}. List activities with get_training_history.")
+    missing = ToolFailure(
+        f"No activity {wanted} for athlete {access.athlete_id}. List activities with get_training_history."
+    )
     if not ACTIVITY_ID.fullmatch(wanted):
         raise missing  # '/', '..', '?', ',', '%2F' would change the upstream path the id is pasted into
     try:
@@ -138,12 +149,12 @@ def table(records: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 class DetailSummary(BaseModel):
     sport: str | None = None
-    name: str | None = None
+    name: Untrusted | None = None
     time: str | None = None
-    description: str | None = None
+    description: Untrusted | None = None
     race: bool | None = None
     indoor: bool | None = None
-    gear: str | None = None
+    gear: Untrusted | None = None
     duration: str | None = None
     elapsed: str | None = None
     distance_km: float | None = None
@@ -246,19 +257,20 @@ async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult
     day, clock = day_and_time(a)
     if a.is_strava_stub:
         stub = {"athlete": access.echo(), "id": a.id, "date": day, "unavailable": STRAVA_NOTE}
-        return ToolResult(data=stub, text=f"{access.name}: activity {a.id} on {day} came from Strava; {STRAVA_NOTE}")
+        text = f"{present.fence(access.name)}: activity {a.id} on {day} came from Strava; {STRAVA_NOTE}"
+        return ToolResult(data=stub, text=text)
     comments = await comment_count(client, access, a)
     sport = a.type
     ivs = a.icu_intervals or []
     work = [iv for iv in ivs if (iv.type or "").upper() == "WORK"]
     summary = {
         "sport": sport,
-        "name": a.name,
+        "name": present.untrusted(a.name),
         "time": clock,
-        "description": (a.description or "")[:300] or None,
+        "description": present.untrusted(a.description, 300),
         "race": True if a.race else None,
         "indoor": True if a.trainer else None,
-        "gear": a.gear.name if a.gear else None,
+        "gear": present.untrusted(a.gear.name) if a.gear else None,
         "duration": present.hms(a.moving_time),
         "elapsed": present.hms(a.elapsed_time) if a.elapsed_time != a.moving_time else None,
         "distance_km": present.km(a.distance) if a.distance else None,
@@ -296,7 +308,7 @@ async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult
             "units": DETAIL_UNITS,
         }
     )
-    bits = [f"{sport} '{a.name}' {day}", present.hms(a.moving_time) or ""]
+    bits = [f"{sport} {present.fence(a.name)} {day}", present.hms(a.moving_time) or ""]
     if a.icu_training_load is not None:
         bits.append(f"load {round(a.icu_training_load)}")
     if a.icu_weighted_avg_watts:
@@ -305,7 +317,7 @@ async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult
         bits.append(f"avg HR {round(a.average_heartrate)} bpm")
     if work:
         bits.append(f"{len(work)} work intervals")
-    text = f"{access.name}: " + ", ".join(b for b in bits if b) + "."
+    text = f"{present.fence(access.name)}: " + ", ".join(b for b in bits if b) + "."
     return ToolResult(data=data, text=text)
 
 

@@ -21,6 +21,7 @@ from mcpserver.catalogue import AthleteInput, ToolCall, ToolResult, ToolSpec, re
 from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess
 from mcpserver.tools import coach_common as cc
+from mcpserver.tools.activity import tidy
 
 FIRST_DAYS = 7
 MAX_ITEMS = 5
@@ -31,7 +32,7 @@ class CatchUpInput(AthleteInput):
 
 
 class CatchUpOutput(BaseModel):
-    athletes: list[dict[str, Any]] = []
+    athletes: list[dict[str, Any]] = []  # each: athlete (echo), since, then only what is new
     quiet: list[str] = []
     errors: list[str] = []
     units: dict[str, str]
@@ -39,7 +40,7 @@ class CatchUpOutput(BaseModel):
 
 UNITS = {
     "since": "athlete-local date the catch-up starts from (last call, or 7 days back on the first)",
-    "activities": "date, sport, name, moving time h:mm:ss, training load",
+    "activities": "moving time h:mm:ss, training load (1 h at threshold = 100)",
     "calendar": "events added / changed / removed since the last call (first call records the baseline)",
 }
 
@@ -49,13 +50,21 @@ def _print(e: Event) -> str:
     return f"{(e.start_date_local or '')[:10]}|{hashlib.sha256(raw.encode()).hexdigest()[:10]}"
 
 
-def _activity(a: Activity) -> str:
+def _activity(a: Activity) -> dict[str, Any]:
     d = cc.local_day(a.start_date_local)
-    if a.is_strava_stub:
-        return f"{present.day_label(d) if d else '?'} Strava import (no details via the API)"
-    load = f", load {round(a.icu_training_load)}" if a.icu_training_load else ""
     day = present.day_label(d) if d else "?"
-    return f"{day} {a.type or ''} {cc.short(a.name, 40)} {present.hms(a.moving_time) or ''}{load}"
+    if a.is_strava_stub:
+        return {"date": day, "id": a.id, "unavailable": "Strava import (no details via the API)"}
+    return tidy(
+        {
+            "date": day,
+            "id": a.id,
+            "sport": a.type,
+            "name": present.untrusted(cc.short(a.name, 40)),
+            "duration": present.hms(a.moving_time),
+            "load": round(a.icu_training_load) if a.icu_training_load else None,
+        }
+    )
 
 
 def _wellness(ws: list[Wellness], since: date, hidden: frozenset[str]) -> str | None:
@@ -101,7 +110,7 @@ def _changes(data: cc.AthleteData, cursor: Any, now_ids: list[str]) -> tuple[dic
         since = max(seen_day, today - timedelta(days=cc.ACTIVITY_DAYS - 1))
     else:
         since = today - timedelta(days=FIRST_DAYS - 1)
-    out: dict[str, Any] = {"athlete": cc.who(a), "since": present.day_label(since)}
+    out: dict[str, Any] = {"athlete": a.echo(), "since": present.day_label(since)}
     state: dict[str, Any] = {"athlete_id": a.athlete_id, "last_seen_at": dj_timezone.now()}
     skipped = []
     if data.activities is not None:
@@ -125,7 +134,7 @@ def _changes(data: cc.AthleteData, cursor: Any, now_ids: list[str]) -> tuple[dic
             key=lambda m: m.id or 0,
         )
         if fresh:
-            out["comments"] = [f"{cc.message_name(m)}: {cc.short(cc.message_text(m), 90)}" for m in fresh[-MAX_ITEMS:]]
+            out["comments"] = [cc.message_item(m, 90) for m in fresh[-MAX_ITEMS:]]
             waiting = sum(1 for msgs in data.threads.values() if cc.awaiting_reply(a, msgs))
             if waiting:
                 out["awaiting_reply"] = waiting
@@ -141,14 +150,14 @@ def _changes(data: cc.AthleteData, cursor: Any, now_ids: list[str]) -> tuple[dic
     if data.events is not None:
         missed = cc.missed_workouts(data, since, today)
         if missed:
-            out["missed"] = [cc.ev_label(e) for e in missed[:MAX_ITEMS]]
+            out["missed"] = [cc.ev_item(e) for e in missed[:MAX_ITEMS]]
         prints = {str(e.id): _print(e) for e in data.events}
         if cursor is not None and cursor.event_prints:
             old: dict[str, str] = cursor.event_prints
             lo = (today - timedelta(days=cc.EVENT_PAST_DAYS - 1)).isoformat()
             by_id = {str(e.id): e for e in data.events}
-            added = [cc.ev_label(by_id[k]) for k in prints if k not in old]
-            changed = [cc.ev_label(by_id[k]) for k in prints if k in old and old[k] != prints[k]]
+            added = [cc.ev_item(by_id[k]) for k in prints if k not in old]
+            changed = [cc.ev_item(by_id[k]) for k in prints if k in old and old[k] != prints[k]]
             removed = [f"{v[:10]} event {k}" for k, v in old.items() if k not in prints and v[:10] >= lo]
             cal = {"added": added[:MAX_ITEMS], "changed": changed[:MAX_ITEMS], "removed": removed[:MAX_ITEMS]}
             cal = {k: v for k, v in cal.items() if v}
@@ -177,6 +186,7 @@ async def catch_up(call: ToolCall, args: CatchUpInput) -> ToolResult:
 
     fetched = await cc.gather_roster(roster, one)
     rows, quiet, states, problems = [], [], [], []
+    newsworthy: list[AthleteAccess] = []
     for data in fetched:
         ids = [x.id for x in data.activities or []]
         out, state = _changes(data, cursors.get(data.access.athlete_id), ids)
@@ -190,11 +200,12 @@ async def catch_up(call: ToolCall, args: CatchUpInput) -> ToolResult:
         news = {k for k in out if k not in ("athlete", "since", "skipped")}
         if news:
             rows.append(out)
+            newsworthy.append(data.access)
         else:
-            quiet.append(f"{data.access.name} ({data.access.athlete_id}) since {out['since']}")
+            quiet.append(f"{data.access.athlete_id} since {out['since']}")
     await run_db(_save_cursors, call.principal.token_id, states)
     data_out = present.compact({"athletes": rows, "quiet": quiet, "errors": problems, "units": UNITS})
-    names = ", ".join(r["athlete"].split(" (")[0] for r in rows[:6])
+    names = ", ".join(present.fence(a.name, 40) for a in newsworthy[:6])
     text = f"Catch-up: news for {len(rows)} of {len(roster)} athletes" + (f" ({names})" if names else "")
     return ToolResult(data=data_out, text=text + "; cursor moved to now.")  # type: ignore[arg-type]
 

@@ -66,7 +66,8 @@ def can_comments(a: AthleteAccess) -> bool:
 
 
 def who(a: AthleteAccess) -> str:
-    return f"{a.name} ({a.athlete_id}, {a.timezone or 'UTC'})"
+    """The athlete in a one-line text: the name fenced (free text), the id and time zone as they are."""
+    return f"{present.fence(a.name, 40)} ({a.athlete_id}, {a.timezone or 'UTC'})"
 
 
 def cached_client(a: AthleteAccess) -> IntervalsClient:
@@ -213,6 +214,11 @@ def message_name(m: Message) -> str:
     return str(extra.get("name") or m.athlete_id or "?")
 
 
+def message_item(m: Message, n: int) -> dict[str, Any]:
+    """A comment as data: who wrote it and what they wrote are both the writer's own words (untrusted)."""
+    return {"by": present.untrusted(short(message_name(m), 40)), "text": present.untrusted(short(message_text(m), n))}
+
+
 def missed_workouts(data: AthleteData, since: date, until: date) -> list[Event]:
     """Planned WORKOUT events dated since..until (exclusive of `until`) with no activity paired to them."""
     if data.events is None or data.activities is None:
@@ -226,9 +232,14 @@ def missed_workouts(data: AthleteData, since: date, until: date) -> list[Event]:
     return sorted(out, key=lambda e: e.start_date_local or "")
 
 
-def ev_label(e: Event) -> str:
+def ev_item(e: Event) -> dict[str, Any]:
+    """An event in a list: its date and id, and its name as untrusted data (whoever wrote it)."""
     d = local_day(e.start_date_local)
-    return f"{present.day_label(d) if d else '?'} {short(e.name, 32)}"
+    item: dict[str, Any] = {"date": present.day_label(d) if d else "?", "id": e.id}
+    name = present.untrusted(short(e.name, 40))
+    if name is not None:
+        item["name"] = name
+    return item
 
 
 def gather_roster(accesses: list[AthleteAccess], fetch: Callable[[AthleteAccess], Awaitable[T]]) -> Awaitable[list[T]]:

@@ -32,7 +32,7 @@ async def get_conversations(call: ToolCall, args: ConversationsInput) -> ToolRes
     roster = [call.athlete(args.athlete)] if args.athlete else call.principal.athletes
     fetcher = cc.Fetcher()
     readable = [a for a in roster if cc.can_comments(a)]
-    skipped = [f"{a.name} ({a.athlete_id})" for a in roster if not cc.can_comments(a)]
+    skipped = [a.athlete_id for a in roster if not cc.can_comments(a)]
 
     async def one(a: AthleteAccess) -> cc.AthleteData:
         today = present.local_today(a.timezone)
@@ -53,24 +53,38 @@ async def get_conversations(call: ToolCall, args: ConversationsInput) -> ToolRes
             act = acts.get(aid)
             d = cc.local_day(act.start_date_local) if act else None
             waiting = cc.awaiting_reply(a, msgs)
-            last = msgs[-1]
+            last = cc.message_item(msgs[-1], 140)
             rows.append(
                 (
                     waiting,
-                    cc.message_time(last),
+                    cc.message_time(msgs[-1]),
                     [
-                        f"{a.name} ({a.athlete_id}, {a.timezone or 'UTC'})",
-                        f"{present.day_label(d) if d else '?'} {cc.short(act.name if act else '', 36)} ({aid})",
+                        a.athlete_id,
+                        {present.UNTRUSTED: a.name},
+                        present.day_label(d) if d else None,
+                        aid,
+                        present.untrusted(cc.short(act.name, 36)) if act else None,
                         len(msgs),
                         waiting,
-                        f"{cc.message_name(last)}: {cc.short(cc.message_text(last), 140)}",
+                        last["by"],
+                        last["text"],
                     ],
                 )
             )
     rows.sort(key=lambda r: (not r[0], _neg(r[1])))
     data_out = {
         "threads": {
-            "columns": ["athlete", "activity", "messages", "awaiting_reply", "last"],
+            "columns": [
+                "athlete_id",
+                "athlete",
+                "date",
+                "activity_id",
+                "activity",
+                "messages",
+                "awaiting_reply",
+                "last_by",
+                "last",
+            ],
             "rows": [r[2] for r in rows],
         },
         "skipped": skipped,
@@ -150,7 +164,7 @@ async def search_roster(call: ToolCall, args: SearchInput) -> ToolResult:
     chunk = hits[(args.page - 1) * args.page_size : args.page * args.page_size]
     rows = []
     for a in chunk:
-        row: list[Any] = [a.athlete_id, a.name, a.timezone or "UTC", email(a) or None]
+        row: list[Any] = [a.athlete_id, {present.UNTRUSTED: a.name}, a.timezone or "UTC", email(a) or None]
         if args.sort == "last_activity":
             if not cc.can_activities(a):
                 row.append("not granted")
@@ -166,7 +180,7 @@ async def search_roster(call: ToolCall, args: SearchInput) -> ToolResult:
         "pages": pages,
         "units": {"email": "the athlete's Threshold login (invite grants only)", **note},
     }
-    listed = ", ".join(f"{r[1]} ({r[0]})" for r in rows[:8])
+    listed = ", ".join(f"{present.fence(r[1][present.UNTRUSTED], 40)} ({r[0]})" for r in rows[:8])
     text = f"{total} athletes match{' ' + repr(args.query) if args.query else ''}; page {args.page}/{pages}: {listed}"
     return ToolResult(data=out, text=text + ".")
 

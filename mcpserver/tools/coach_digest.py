@@ -44,15 +44,20 @@ CHECKS = {
     "idle": "no activity uploaded for idle_days or more",
     "race": "A/B/C race within race_days (athlete-local date)",
     "comments": "activity comment threads of the last 7 days where the athlete wrote last",
-    "flags": "[check, level high/medium/low, reason]; rows ranked by urgency; dates athlete-local",
+    "flags": "[check, level high/medium/low, reason, event names if any]; rows ranked by urgency; dates athlete-local",
 }
 
 
-def _flag(check: str, level: str, why: str) -> list[str]:
-    return [check, level, why]
+def _flag(check: str, level: str, why: str, names: list[str] | None = None) -> list[Any]:
+    """One flag. The reason is Threshold's own sentence; event names (anyone's words) come after it, as data."""
+    flag: list[Any] = [check, level, why]
+    named = present.untrusted("; ".join(cc.short(n, 40) for n in names or [] if n))
+    if named is not None:
+        flag.append(named)
+    return flag
 
 
-def _fitness_flags(ws: list[Wellness]) -> list[list[str]]:
+def _fitness_flags(ws: list[Wellness]) -> list[list[Any]]:
     rows = sorted((w for w in ws if w.ctl is not None and w.atl is not None), key=lambda w: w.id)
     if not rows:
         return []
@@ -70,7 +75,7 @@ def _fitness_flags(ws: list[Wellness]) -> list[list[str]]:
     return out
 
 
-def _hrv_flag(ws: list[Wellness]) -> list[list[str]]:
+def _hrv_flag(ws: list[Wellness]) -> list[list[Any]]:
     rows = sorted((w for w in ws if w.hrv), key=lambda w: w.id)
     if len(rows) < 10:
         return []
@@ -88,7 +93,7 @@ def _hrv_flag(ws: list[Wellness]) -> list[list[str]]:
     return [_flag("hrv", level, f"HRV {now:.0f} ms vs baseline {base:.0f} ms ({-drop:.0f}%), to {recent[-1].id[:10]}")]
 
 
-def _load_flag(data: cc.AthleteData) -> list[list[str]]:
+def _load_flag(data: cc.AthleteData) -> list[list[Any]]:
     week: float = 0
     before: float = 0
     for a in data.activities or []:
@@ -108,7 +113,7 @@ def _load_flag(data: cc.AthleteData) -> list[list[str]]:
     return []
 
 
-def _idle_flag(data: cc.AthleteData, idle_days: int) -> list[list[str]]:
+def _idle_flag(data: cc.AthleteData, idle_days: int) -> list[list[Any]]:
     days = [d for a in data.activities or [] if (d := cc.local_day(a.start_date_local)) is not None]
     if not days:
         return [_flag("idle", "high", f"no activity in {cc.ACTIVITY_DAYS} days")]
@@ -123,7 +128,7 @@ def _idle_flag(data: cc.AthleteData, idle_days: int) -> list[list[str]]:
     ]
 
 
-def _race_flags(data: cc.AthleteData, race_days: int) -> list[list[str]]:
+def _race_flags(data: cc.AthleteData, race_days: int) -> list[list[Any]]:
     out = []
     for e in sorted(data.events or [], key=lambda e: e.start_date_local or ""):
         d = cc.local_day(e.start_date_local)
@@ -131,21 +136,24 @@ def _race_flags(data: cc.AthleteData, race_days: int) -> list[list[str]]:
             n = (d - data.today).days
             level = "medium" if n <= 7 else "low"
             kind = (e.category or "RACE_A")[-1]
-            out.append(_flag("race", level, f"{kind} race in {n} days: {cc.ev_label(e)}"))
+            why = f"{kind} race in {n} days: {present.day_label(d)} (event {e.id})"
+            out.append(_flag("race", level, why, [e.name or ""]))
     return out
 
 
-def _missed_flag(data: cc.AthleteData) -> list[list[str]]:
+def _missed_flag(data: cc.AthleteData) -> list[list[Any]]:
     missed = cc.missed_workouts(data, data.today - timedelta(days=7), data.today)
     if not missed:
         return []
     load = sum(e.icu_training_load or 0 for e in missed)
-    names = "; ".join(cc.ev_label(e) for e in missed[:3]) + ("; …" if len(missed) > 3 else "")
+    days = "; ".join(f"{item['date']} (event {item['id']})" for item in map(cc.ev_item, missed[:3]))
+    days += "; …" if len(missed) > 3 else ""
     level = "high" if len(missed) >= 2 else "medium"
-    return [_flag("missed", level, f"{len(missed)} missed, planned load {load:.0f}: {names}")]
+    why = f"{len(missed)} missed, planned load {load:.0f}: {days}"
+    return [_flag("missed", level, why, [e.name or "" for e in missed[:3]])]
 
 
-def _comment_flag(data: cc.AthleteData) -> list[list[str]]:
+def _comment_flag(data: cc.AthleteData) -> list[list[Any]]:
     waiting = [aid for aid, msgs in (data.threads or {}).items() if cc.awaiting_reply(data.access, msgs)]
     if not waiting:
         return []
@@ -158,10 +166,10 @@ def _comment_flag(data: cc.AthleteData) -> list[list[str]]:
     return [_flag("comments", "medium", f"{len(waiting)} awaiting a reply: {', '.join(labels)}")]
 
 
-def assess(data: cc.AthleteData, idle_days: int, race_days: int) -> tuple[list[list[str]], list[str]]:
+def assess(data: cc.AthleteData, idle_days: int, race_days: int) -> tuple[list[list[Any]], list[str]]:
     """(flags, skipped checks) for one athlete, following exactly what the grant let us fetch."""
     a: AthleteAccess = data.access
-    flags: list[list[str]] = []
+    flags: list[list[Any]] = []
     skipped: list[str] = []
     if data.activities is not None:
         flags += _idle_flag(data, idle_days) + _load_flag(data)
@@ -219,11 +227,18 @@ async def roster_digest(call: ToolCall, args: DigestInput) -> ToolResult:
                 (
                     score,
                     a.name,
-                    [a.athlete_id, a.name, a.timezone or "UTC", present.day_label(data.today), score, flags],
+                    [
+                        a.athlete_id,
+                        {present.UNTRUSTED: a.name},
+                        a.timezone or "UTC",
+                        present.day_label(data.today),
+                        score,
+                        flags,
+                    ],
                 )
             )
         else:
-            clear.append(f"{a.name} ({a.athlete_id})")
+            clear.append(a.athlete_id)
     ranked.sort(key=lambda r: (-r[0], r[1]))
     data_out: dict[str, Any] = {
         "athletes": {"columns": ["id", "name", "tz", "today", "urgency", "flags"], "rows": [r[2] for r in ranked]},
@@ -232,7 +247,7 @@ async def roster_digest(call: ToolCall, args: DigestInput) -> ToolResult:
         "errors": problems,
         "checks": CHECKS,
     }
-    top = ", ".join(f"{r[1]} ({r[2][0]}, {r[0]})" for r in ranked[:5])
+    top = ", ".join(f"{present.fence(r[1], 40)} ({r[2][0]}, {r[0]})" for r in ranked[:5])
     text = f"Roster digest: {len(ranked)} of {len(roster)} athletes flagged" + (f"; most urgent: {top}" if top else "")
     if skipped:
         text += f". Some checks skipped where not granted ({len(skipped)} kinds, see skipped)"

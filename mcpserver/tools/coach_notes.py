@@ -13,7 +13,16 @@ from pydantic import BaseModel, Field
 
 from coaching.actions import add_private_note as save_note
 from mcpserver import present
-from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolFailure, ToolResult, ToolSpec, register
+from mcpserver.catalogue import (
+    AthleteEcho,
+    AthleteInput,
+    ToolCall,
+    ToolFailure,
+    ToolResult,
+    ToolSpec,
+    Untrusted,
+    register,
+)
 from mcpserver.db import run_db
 from mcpserver.principal import AthleteAccess, AthleteResolutionError, resolve_athlete
 
@@ -63,7 +72,8 @@ async def add_private_note(call: ToolCall, args: AddNoteInput) -> ToolResult:
         "notes": count,
         "private": "stored by Threshold only: never sent to Intervals.icu, never shown to the athlete",
     }
-    return ToolResult(data=data, text=f"Private note saved for {access.name} ({access.athlete_id}); {count} in all.")
+    text = f"Private note saved for {present.fence(access.name, 40)} ({access.athlete_id}); {count} in all."
+    return ToolResult(data=data, text=text)
 
 
 class GetNotesInput(AthleteInput):
@@ -72,7 +82,7 @@ class GetNotesInput(AthleteInput):
 
 class GetNotesOutput(BaseModel):
     athlete: AthleteEcho
-    notes: list[list[str]] = []
+    notes: list[list[str | Untrusted]] = []
     total: int
     private: str
 
@@ -87,14 +97,17 @@ async def get_private_notes(call: ToolCall, args: GetNotesInput) -> ToolResult:
         return list(rows.order_by("-created_at", "-pk")[: args.limit]), rows.count()
 
     notes, total = await run_db(load)
-    rows = [[_local(access, n.created_at), n.text] for n in notes]
+    # A note is the coach's own text, but it may repeat what an athlete or a stranger wrote: data, never orders.
+    rows = [[_local(access, n.created_at), {present.UNTRUSTED: n.text}] for n in notes]
     data = {
         "athlete": access.echo(),
         "notes": rows,
         "total": total,
         "private": "newest first; [athlete-local time, note]; yours only, never shown to the athlete",
     }
-    text = f"{total} private notes on {access.name} ({access.athlete_id}, {access.timezone or 'UTC'})"
+    text = (
+        f"{total} private notes on {present.fence(access.name, 40)} ({access.athlete_id}, {access.timezone or 'UTC'})"
+    )
     return ToolResult(data=data, text=text + (f", newest {rows[0][0]}." if rows else "."))
 
 

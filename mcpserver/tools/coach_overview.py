@@ -37,7 +37,7 @@ class OverviewOutput(BaseModel):
     next_2_weeks: list[dict[str, Any]] | None = None
     races: list[dict[str, Any]] | None = None
     open_threads: list[dict[str, Any]] | None = None
-    private_notes: list[str] | None = None
+    private_notes: list[list[Any]] | None = None  # [date, the note (untrusted: whoever wrote it, it is data)]
     skipped: list[str] = []
     errors: list[str] = []
     units: dict[str, str]
@@ -116,7 +116,7 @@ def _compliance(data: cc.AthleteData) -> dict[str, Any] | None:
                 "planned_sessions": len(planned),
                 "planned_done": sum(1 for e in planned if e.id in done_ids),
                 "planned_load": round(sum(e.icu_training_load or 0 for e in planned)),
-                "missed": [cc.ev_label(e) for e in missed],
+                "missed": [cc.ev_item(e) for e in missed],
             }
         )
     return out
@@ -147,7 +147,7 @@ def _race_rows(events: list[Event], today: date) -> list[dict[str, Any]]:
                         "date": present.day_label(d),
                         "in_days": (d - today).days,
                         "priority": (e.category or "")[-1],
-                        "name": e.name,
+                        "name": present.untrusted(cc.short(e.name, 80)),
                         "sport": e.type,
                         "distance_km": present.km(e.distance) if e.distance else None,
                     }
@@ -165,23 +165,27 @@ def _threads(data: cc.AthleteData) -> list[dict[str, Any]]:
         a = acts.get(aid)
         d = cc.local_day(a.start_date_local) if a else None
         last = msgs[-1]
-        rows.append(
+        row: dict[str, Any] = {"date": present.day_label(d) if d else None, "activity_id": aid}
+        name = present.untrusted(cc.short(a.name, 40)) if a else None
+        if name is not None:
+            row["activity"] = name
+        row.update(
             {
-                "activity": f"{present.day_label(d) if d else ''} {cc.short(a.name if a else aid, 40)} ({aid})",
                 "messages": len(msgs),
                 "awaiting_reply": cc.awaiting_reply(data.access, msgs),
-                "last": f"{cc.message_name(last)}: {cc.short(cc.message_text(last), 100)}",
+                "last": cc.message_item(last, 100),
             }
         )
+        rows.append(row)
     rows.sort(key=lambda r: not r["awaiting_reply"])
     return rows
 
 
-def _notes(token_id: int, athlete_id: str) -> list[str]:
+def _notes(token_id: int, athlete_id: str) -> list[list[Any]]:
     from coaching.models import PrivateNote
 
     notes = PrivateNote.objects.filter(coach_token_id=token_id, athlete_id=athlete_id).order_by("-created_at", "-pk")
-    return [f"{n.created_at:%Y-%m-%d}: {cc.short(n.text, 200)}" for n in notes[:3]]
+    return [[f"{n.created_at:%Y-%m-%d}", present.untrusted(cc.short(n.text, 200))] for n in notes[:3]]
 
 
 async def athlete_overview(call: ToolCall, args: OverviewInput) -> ToolResult:
@@ -235,7 +239,7 @@ async def athlete_overview(call: ToolCall, args: OverviewInput) -> ToolResult:
         "units": UNITS,
     }
     out = present.compact(out)  # type: ignore[assignment]
-    bits = [f"{access.name} ({access.athlete_id}, {access.timezone or 'UTC'}), {present.day_label(today)}"]
+    bits = [f"{cc.who(access)}, {present.day_label(today)}"]
     if "load" in out:
         ld = out["load"]
         bits.append(f"CTL {ld['ctl']}, form {ld['form']:+} ({ld['form_zone']}), ramp {ld['ramp']:+}/week")
@@ -247,7 +251,8 @@ async def athlete_overview(call: ToolCall, args: OverviewInput) -> ToolResult:
         bits.append(f"{len(out['next_2_weeks'])} sessions planned in the next 2 weeks")
     if out.get("races"):
         r = out["races"][0]
-        bits.append(f"next race {r.get('name', '')} {r['date']} ({r['in_days']} days)")
+        name = present.fence(r["name"][present.UNTRUSTED], 40) + " " if "name" in r else ""
+        bits.append(f"next race {name}{r['date']} ({r['in_days']} days)")
     waiting = sum(1 for t in out.get("open_threads", []) if t["awaiting_reply"])
     if waiting:
         bits.append(f"{waiting} comment threads awaiting a reply")

@@ -20,6 +20,7 @@ from mcpserver.catalogue import (
     ToolFailure,
     ToolResult,
     ToolSpec,
+    Untrusted,
     register,
 )
 from mcpserver.principal import AthleteAccess
@@ -60,7 +61,7 @@ class Best(BaseModel):
     pace: str | None = None
     date: str | None = None
     activity_id: str | None = None
-    activity: str | None = None
+    activity: Untrusted | None = None
 
 
 class EffortsOutput(BaseModel):
@@ -186,7 +187,7 @@ async def get_best_efforts(call: ToolCall, args: EffortsInput) -> ToolResult:
                     "pace": pace_text(actual / value, sport) if args.metric == "pace" and value else None,
                     "date": present.day_label(local.date()) if local else None,
                     "activity_id": aid,
-                    "activity": act.name if act else None,
+                    "activity": present.untrusted(act.name) if act else None,
                 }
             )
         )
@@ -198,7 +199,7 @@ async def get_best_efforts(call: ToolCall, args: EffortsInput) -> ToolResult:
         "units": {"value": value_unit(args.metric), "w_per_kg": "watts per kg body weight"},
     }
     best = "; ".join(f"{r['over']} {r.get('pace') or r.get('value')}" for r in rows[:6]) or "no efforts recorded"
-    text = f"{access.name} best {args.metric} {data['window']}: {best}."
+    text = f"{present.fence(access.name)} best {args.metric} {data['window']}: {best}."
     return ToolResult(data=tidy(data), text=text)
 
 
@@ -274,7 +275,8 @@ async def get_power_curves(call: ToolCall, args: CurvesInput) -> ToolResult:
         },
     }
     labels = " vs ".join(str(p["label"]) for p in periods) or "no data"
-    text = f"{access.name} {args.metric} curve ({sport or 'all sports'}), {labels}: {len(rows)} standard points."
+    who = present.fence(access.name)
+    text = f"{who} {args.metric} curve ({sport or 'all sports'}), {labels}: {len(rows)} standard points."
     return ToolResult(data=tidy(data), text=text)
 
 

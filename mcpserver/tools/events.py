@@ -31,7 +31,7 @@ from integrations.intervals.workouts import (
     speed_to_pace,
 )
 from mcpserver import present
-from mcpserver.catalogue import AthleteEcho, DateWindowInput, ToolCall, ToolResult, ToolSpec, register
+from mcpserver.catalogue import AthleteEcho, DateWindowInput, ToolCall, ToolResult, ToolSpec, Untrusted, register
 from mcpserver.principal import AthleteAccess
 from mcpserver.tools.activity import pace_unit, tidy, window
 from mcpserver.tools.history import resolve_window
@@ -246,14 +246,14 @@ class EventRow(BaseModel):
     date: str
     category: str
     sport: str | None = None
-    name: str | None = None
+    name: Untrusted | None = None
     duration: str | None = None
     distance_km: float | None = None
     load: int | None = None
     intensity_pct: int | None = None
     indoor: bool | None = None
-    steps: str | None = None
-    note: str | None = None
+    steps: Untrusted | None = None  # resolved by Threshold, but titles and cues are the workout author's words
+    note: Untrusted | None = None
 
 
 class EventsOutput(BaseModel):
@@ -298,14 +298,14 @@ def event_row(e: Event, settings: Sequence[SportSettings]) -> dict[str, Any]:
             "date": present.day_label(d.date()) if d else (e.start_date_local or ""),
             "category": CATEGORY_LABELS.get(e.category or "", (e.category or "event").lower()),
             "sport": e.type,
-            "name": e.name,
+            "name": present.untrusted(e.name),
             "duration": present.hms(e.moving_time) if e.moving_time else None,
             "distance_km": present.km(e.distance) if e.distance else None,
             "load": present.rnd(e.icu_training_load),
             "intensity_pct": present.rnd(e.icu_intensity),
             "indoor": True if workout and e.indoor else None,
-            "steps": steps,
-            "note": prose,
+            "steps": present.untrusted(steps),
+            "note": present.untrusted(prose),
         }
     )
 
@@ -335,7 +335,7 @@ async def get_events(call: ToolCall, args: EventsInput) -> ToolResult:
     for r in rows:
         kinds[r["category"]] = kinds.get(r["category"], 0) + 1
     summary = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in kinds.items()) or "nothing planned"
-    text = f"{access.name} calendar {data['window']}: {summary}"
+    text = f"{present.fence(access.name)} calendar {data['window']}: {summary}"
     text += f"; planned load {round(planned)}." if planned else "."
     return ToolResult(data=tidy(data), text=text)
 

@@ -131,11 +131,12 @@ async def get_fitness(call: ToolCall, args: FitnessInput) -> ToolResult:
     if past:
         last = past[-1]
         data["current"] = _row(last.date, last.ctl, last.atl, last.ramp_rate, last.load)
-    text = f"{access.name}: no fitness data between {start} and {end}."
+    text = f"{present.fence(access.name)}: no fitness data between {start} and {end}."
     if shown:
         last = shown[-1]
         text = (
-            f"{access.name} on {present.day_label(last.date)}: fitness (CTL) {last.ctl:.1f}, fatigue (ATL) "
+            f"{present.fence(access.name)} on {present.day_label(last.date)}: fitness (CTL) {last.ctl:.1f}, "
+            "fatigue (ATL) "
             f"{last.atl:.1f}, form {last.form:+.1f} ({data['rows'][-1]['form_zone']}), ramp {last.ramp_rate:+.1f}/week."
         )
     if project_to is not None and past:

@@ -10,7 +10,16 @@ from pydantic import BaseModel, Field
 from integrations.intervals.schemas import Activity
 from mcpserver import present
 from mcpserver.bounds import ShortText
-from mcpserver.catalogue import AthleteEcho, DateWindowInput, ToolCall, ToolFailure, ToolResult, ToolSpec, register
+from mcpserver.catalogue import (
+    AthleteEcho,
+    DateWindowInput,
+    ToolCall,
+    ToolFailure,
+    ToolResult,
+    ToolSpec,
+    Untrusted,
+    register,
+)
 from mcpserver.principal import AthleteAccess
 
 DEFAULT_DAYS = 28
@@ -27,7 +36,7 @@ class HistoryRow(BaseModel):
     date: str
     time: str | None = None
     sport: str | None = None
-    name: str | None = None
+    name: Untrusted | None = None
     duration: str | None = None
     distance_km: float | None = None
     climb_m: int | None = None
@@ -101,8 +110,8 @@ def history_row(activity: Activity) -> dict[str, object]:
         row["time"] = f"{local.hour:02d}:{local.minute:02d}"
     if activity.type is not None:
         row["sport"] = activity.type
-    if activity.name is not None:
-        row["name"] = activity.name
+    if activity.name:
+        row["name"] = {present.UNTRUSTED: activity.name}
     if activity.moving_time is not None:
         row["duration"] = present.hms(activity.moving_time)
     if activity.distance:
@@ -155,8 +164,9 @@ async def get_training_history(call: ToolCall, args: HistoryInput) -> ToolResult
         "units": UNITS,
     }
     text = (
-        f"{access.name} ({access.timezone or 'UTC'}): {len(rows)} activities {present.day_label(start)} to "
-        f"{present.day_label(end)}; {totals['moving_time']} moving, {totals['distance_km']} km, load {totals['load']}."
+        f"{present.fence(access.name)} ({access.timezone or 'UTC'}): {len(rows)} activities "
+        f"{present.day_label(start)} to {present.day_label(end)}; {totals['moving_time']} moving, "
+        f"{totals['distance_km']} km, load {totals['load']}."
     )
     if stubs:
         text += f" {stubs} imported from Strava cannot be read through the Intervals.icu API (no details, not zero)."

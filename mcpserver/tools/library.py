@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from integrations.intervals.schemas import LibraryWorkout, SportSettings
 from mcpserver import present
 from mcpserver.bounds import ShortText
-from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolResult, ToolSpec, register
+from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolResult, ToolSpec, Untrusted, register
 from mcpserver.tools.activity import tidy
 from mcpserver.tools.events import Rendering, describe_workout, sport_settings
 
@@ -23,18 +23,18 @@ class LibraryInput(AthleteInput):
 
 class LibraryRow(BaseModel):
     id: int
-    name: str | None = None
+    name: Untrusted | None = None
     sport: str | None = None
     duration: str | None = None
     load: int | None = None
     intensity_pct: int | None = None
     plan_day: int | None = None
-    steps: str | None = None
+    steps: Untrusted | None = None
 
 
 class FolderRow(BaseModel):
     id: int
-    name: str | None = None
+    name: Untrusted | None = None
     kind: str
     weeks: int | None = None
     workouts: list[LibraryRow] = []
@@ -60,13 +60,13 @@ def library_row(w: LibraryWorkout, settings: list[SportSettings], steps: bool) -
     return tidy(
         {
             "id": w.id,
-            "name": w.name,
+            "name": present.untrusted(w.name),
             "sport": w.type,
             "duration": present.hms(w.moving_time) if w.moving_time else None,
             "load": present.rnd(w.icu_training_load),
             "intensity_pct": present.rnd(w.icu_intensity),
             "plan_day": w.day,
-            "steps": describe_workout(w.description, rendering) if rendering else None,
+            "steps": present.untrusted(describe_workout(w.description, rendering)) if rendering else None,
         }
     )
 
@@ -95,7 +95,7 @@ async def get_workout_library(call: ToolCall, args: LibraryInput) -> ToolResult:
             tidy(
                 {
                     "id": f.id,
-                    "name": f.name,
+                    "name": present.untrusted(f.name),
                     "kind": "plan" if (f.type or "").upper() == "PLAN" else "folder",
                     "weeks": f.duration_weeks,
                     "workouts": [library_row(w, settings, steps) for w in matches[f.id]],
@@ -105,7 +105,7 @@ async def get_workout_library(call: ToolCall, args: LibraryInput) -> ToolResult:
     data = {"athlete": access.echo(), "workouts": total, "folders": rows, "units": UNITS}
     if args.with_steps and not steps:
         data["note"] = f"{total} workouts match: steps are given for at most {MAX_WITH_STEPS}; narrow the query."
-    text = f"{access.name} library: {total} workouts in {len(rows)} folders" + (
+    text = f"{present.fence(access.name)} library: {total} workouts in {len(rows)} folders" + (
         f" matching '{args.query}'." if args.query else "."
     )
     return ToolResult(data=tidy(data), text=text)

@@ -12,7 +12,7 @@ from integrations.intervals import analysis
 from integrations.intervals.schemas import Activity
 from integrations.intervals.workouts import format_duration
 from mcpserver import present
-from mcpserver.catalogue import AthleteEcho, ToolCall, ToolFailure, ToolResult, ToolSpec, register
+from mcpserver.catalogue import AthleteEcho, ToolCall, ToolFailure, ToolResult, ToolSpec, Untrusted, register
 from mcpserver.tools.activity import (
     ActivityInput,
     day_and_time,
@@ -57,7 +57,7 @@ class ProfilePoint(BaseModel):
 
 class Computed(BaseModel):
     sport: str | None = None
-    name: str | None = None
+    name: Untrusted | None = None
     duration: str | None = None
     decoupling_pct: float | None = None
     efficiency_factor: float | None = None
@@ -181,7 +181,7 @@ async def get_extended_metrics(call: ToolCall, args: MetricsInput) -> ToolResult
     if a.is_strava_stub:
         return ToolResult(
             data={**base, "unavailable": STRAVA_NOTE},
-            text=f"{access.name}: activity {a.id} on {day} came from Strava; {STRAVA_NOTE}",
+            text=f"{present.fence(access.name)}: activity {a.id} on {day} came from Strava; {STRAVA_NOTE}",
         )
     streams = await client.get_streams(a.id, STREAMS)
     # The per-second analysis is CPU work sized by the activity's length, which is upstream data (a day-long
@@ -207,7 +207,7 @@ def _analysed(
             **base,
             "metrics": {
                 "sport": a.type,
-                "name": a.name,
+                "name": present.untrusted(a.name),
                 "duration": present.hms(a.moving_time),
                 "decoupling_pct": present.rnd(decoupling, 1),
                 "efficiency_factor": present.rnd(ef, 2),
@@ -229,7 +229,11 @@ def _analysed(
         bits.append(f"EF {ef:.2f}")
     if "variability_index" in data.get("metrics", {}):
         bits.append(f"VI {data['metrics']['variability_index']}")
-    text = f"{name}: {a.type} '{a.name}' {day}: " + (", ".join(bits) or "no power or HR streams") + "."
+    text = (
+        f"{present.fence(name)}: {a.type} {present.fence(a.name)} {day}: "
+        + (", ".join(bits) or "no power or HR streams")
+        + "."
+    )
     return data, text
 
 

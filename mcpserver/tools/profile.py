@@ -10,7 +10,7 @@ from integrations.intervals import errors
 from integrations.intervals.schemas import SportSettings
 from integrations.intervals.workouts import format_pace, speed_to_pace
 from mcpserver import present
-from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolResult, ToolSpec, register
+from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolResult, ToolSpec, Untrusted, register
 
 PACE_UNITS = {
     "MINS_KM": "/km",
@@ -30,6 +30,7 @@ class ProfileInput(AthleteInput):
 
 class Zone(BaseModel):
     zone: str
+    name: Untrusted | None = None  # the athlete's own name for the zone
     range: str
     pct: str
 
@@ -50,20 +51,22 @@ class ProfileOutput(BaseModel):
     sex: str | None = None
     weight_kg: float | None = None
     resting_hr_bpm: int | None = None
-    location: str | None = None
+    location: Untrusted | None = None
     connected: list[str] | None = None
     sports: list[SportProfile]
     units: dict[str, str]
 
 
-def _names(names: list[str] | None, i: int) -> str:
-    label = f"Z{i + 1}"
-    if names and i < len(names) and names[i]:
-        label += f" {names[i]}"
+def _names(names: list[str] | None, i: int) -> dict[str, object]:
+    """The zone's number and, if the athlete named it, that name (free text: untrusted data)."""
+    label: dict[str, object] = {"zone": f"Z{i + 1}"}
+    name = present.untrusted(names[i]) if names and i < len(names) else None
+    if name is not None:
+        label["name"] = name
     return label
 
 
-def _power_zones(s: SportSettings) -> list[dict[str, str]] | None:
+def _power_zones(s: SportSettings) -> list[dict[str, object]] | None:
     if not s.power_zones or not s.ftp:
         return None
     out, low = [], 0.0
@@ -75,12 +78,12 @@ def _power_zones(s: SportSettings) -> list[dict[str, str]] | None:
             else f"{round(low * s.ftp / 100)}-{round(top * s.ftp / 100)} W"
         )
         pct = f"{low:g}%+" if top is None else f"{low:g}-{top:g}%"
-        out.append({"zone": _names(s.power_zone_names, i), "range": watts, "pct": pct + " FTP"})
+        out.append({**_names(s.power_zone_names, i), "range": watts, "pct": pct + " FTP"})
         low = upper
     return out
 
 
-def _hr_zones(s: SportSettings) -> list[dict[str, str]] | None:
+def _hr_zones(s: SportSettings) -> list[dict[str, object]] | None:
     if not s.hr_zones:
         return None
     out, low = [], 0.0
@@ -96,12 +99,12 @@ def _hr_zones(s: SportSettings) -> list[dict[str, str]] | None:
             pct += " LTHR"
         else:
             pct = ""
-        out.append({"zone": _names(s.hr_zone_names, i), "range": bpm, "pct": pct})
+        out.append({**_names(s.hr_zone_names, i), "range": bpm, "pct": pct})
         low = upper
     return out
 
 
-def _pace_zones(s: SportSettings, unit: str) -> list[dict[str, str]] | None:
+def _pace_zones(s: SportSettings, unit: str) -> list[dict[str, object]] | None:
     if not s.pace_zones or not s.threshold_pace:
         return None
     out, low = [], 0.0
@@ -111,7 +114,7 @@ def _pace_zones(s: SportSettings, unit: str) -> list[dict[str, str]] | None:
         slow = format_pace(speed_to_pace(s.threshold_pace * low / 100, unit), unit) if low > 0 else "slower"
         fast = format_pace(speed_to_pace(s.threshold_pace * top / 100, unit), unit) if top else "faster"
         pct = f"{low:g}%+" if top is None else f"{low:g}-{top:g}%"
-        out.append({"zone": _names(s.pace_zone_names, i), "range": f"{slow} to {fast}", "pct": pct + " threshold pace"})
+        out.append({**_names(s.pace_zone_names, i), "range": f"{slow} to {fast}", "pct": pct + " threshold pace"})
         low = upper
     return out
 
@@ -160,7 +163,7 @@ async def get_athlete_profile(call: ToolCall, args: ProfileInput) -> ToolResult:
     echo = access.echo()
     if athlete.timezone:
         echo["timezone"] = athlete.timezone
-    location = ", ".join(p for p in (athlete.city, athlete.country) if p) or None
+    location = present.untrusted(", ".join(p for p in (athlete.city, athlete.country) if p))
     data = present.compact(
         {
             "athlete": echo,
@@ -180,7 +183,7 @@ async def get_athlete_profile(call: ToolCall, args: ProfileInput) -> ToolResult:
             unit = PACE_UNITS.get(s.pace_units or "", "/km")
             bits.append(f"threshold pace {format_pace(speed_to_pace(s.threshold_pace, unit), unit)}")
         parts.append(f"{'/'.join(s.types[:2]) or 'sport'}: " + ", ".join(b for b in bits if b))
-    text = f"{access.name} ({echo['timezone']}): " + "; ".join(parts)
+    text = f"{present.fence(access.name)} ({echo['timezone']}): " + "; ".join(parts)
     return ToolResult(data=data, text=text)  # type: ignore[arg-type]
 
 

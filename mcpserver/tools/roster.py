@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from coaching.actions import select_athlete as remember_default
+from mcpserver import present
 from mcpserver.bounds import ShortText
 from mcpserver.catalogue import AthleteEcho, ToolCall, ToolFailure, ToolInput, ToolResult, ToolSpec, register
 from mcpserver.db import run_db
@@ -57,7 +58,8 @@ async def list_athletes(call: ToolCall, args: ListAthletesInput) -> ToolResult:
     if p.default_athlete_id:
         data["selected"] = p.default_athlete_id
     names = "; ".join(
-        f"{a.name} ({a.athlete_id}, {a.timezone or 'UTC'}, {len(granted_tools(a))} tools)" for a in p.athletes
+        f"{present.fence(a.name, 40)} ({a.athlete_id}, {a.timezone or 'UTC'}, {len(granted_tools(a))} tools)"
+        for a in p.athletes
     )
     return ToolResult(data=data, text=f"{len(rows)} athletes: {names or 'none yet'}.")
 
@@ -81,8 +83,8 @@ async def select_athlete(call: ToolCall, args: SelectAthleteInput) -> ToolResult
     tools = granted_tools(access)
     return ToolResult(
         data={"athlete": access.echo(), "tools": tools},
-        text=f"Selected {access.name} ({access.athlete_id}, {access.timezone or 'UTC'}): later calls without "
-        f"`athlete` are about them. {len(tools)} tools granted.",
+        text=f"Selected {present.fence(access.name, 40)} ({access.athlete_id}, {access.timezone or 'UTC'}): later "
+        f"calls without `athlete` are about them. {len(tools)} tools granted.",
     )
 
 

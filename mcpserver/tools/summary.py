@@ -195,7 +195,8 @@ async def get_training_summary(call: ToolCall, args: SummaryInput) -> ToolResult
     if not with_plan:
         data["note"] = "No plan compliance: the athlete did not grant calendar access (CALENDAR:READ)."
     loads = ", ".join(str(p.get("load", 0)) for p in periods)
-    text = f"{access.name}: {len(periods)} {args.period}s {data['window']}; load per {args.period}: {loads}."
+    who = present.fence(access.name)
+    text = f"{who}: {len(periods)} {args.period}s {data['window']}; load per {args.period}: {loads}."
     planned = sum(p.get("plan", {}).get("planned", 0) for p in periods)
     if planned:
         done = sum(p.get("plan", {}).get("done", 0) for p in periods)

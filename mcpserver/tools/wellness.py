@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from integrations.intervals.schemas import Wellness
 from mcpserver import present
-from mcpserver.catalogue import AthleteEcho, DateWindowInput, ToolCall, ToolResult, ToolSpec, register
+from mcpserver.catalogue import AthleteEcho, DateWindowInput, ToolCall, ToolResult, ToolSpec, Untrusted, register
 from mcpserver.tools.activity import tidy, window
 from mcpserver.tools.history import resolve_window
 
@@ -60,7 +60,7 @@ class WellnessOutput(BaseModel):
     window: str
     columns: list[str] = []
     rows: list[list[float | str | None]] = []
-    comments: list[str] = []
+    comments: list[list[str | Untrusted]] = []  # [date, the athlete's (or device's) comment]
     baseline: dict[str, list[float | None]] = {}
     scales: dict[str, str]
 
@@ -126,7 +126,11 @@ async def get_wellness(call: ToolCall, args: WellnessInput) -> ToolResult:
         "window": window(start, end),
         "columns": ["date", *columns],
         "rows": rows,
-        "comments": [f"{present.day_label(_day(w))}: {w.comments[:160]}" for w in period if w.comments],
+        "comments": [
+            [present.day_label(_day(w)), present.untrusted(w.comments, 160)]
+            for w in period
+            if (w.comments or "").strip()
+        ],
         "baseline": baseline,
         "scales": SCALES,
     }
@@ -139,7 +143,7 @@ async def get_wellness(call: ToolCall, args: WellnessInput) -> ToolResult:
         b = baseline.get(key)
         if b and b[2] is not None and b[1] is not None:
             bits.append(f"{label} {b[2]:g}{unit} (baseline {b[1]:g}{unit})")
-    text = f"{access.name}: {len(period)} wellness days {data['window']}" + (
+    text = f"{present.fence(access.name)}: {len(period)} wellness days {data['window']}" + (
         "; latest " + ", ".join(bits) if bits else ""
     )
     return ToolResult(data=tidy(data), text=text + ".")

@@ -2,7 +2,8 @@
 
 Safe writes: the athlete is resolved and the grant checked first; events are read back (and must be
 the athlete's) before they are changed; nothing is written in the athlete's past; `dry_run` previews;
-creation is idempotent (a deterministic `external_id`, looked up first and sent to the bulk upsert);
+creation is idempotent and additive (a deterministic `external_id` looked up first; an event already there is
+never changed by a create); edit_workout and delete_workout show a preview and need its `confirm` code;
 every write returns what was written and hands its pre-image to the access log, so it can be undone.
 
 Load-aware: the server renders the workout text itself, computes duration, distance, load and
@@ -27,8 +28,8 @@ from mcpserver.catalogue import ToolCall, ToolFailure, ToolResult, ToolSpec, reg
 from mcpserver.principal import AthleteAccess
 from mcpserver.tools.writes_common import (
     UNDO_HINT,
+    EventDeleteOutput,
     EventEditOutput,
-    EventOnlyOutput,
     EventWriteOutput,
     Planned,
     SportChoice,
@@ -55,6 +56,7 @@ from mcpserver.tools.writes_common import (
     today_for,
     who,
 )
+from mcpserver.tools.writes_confirm import ConfirmInput, confirm_note, confirmed, issue
 from mcpserver.workout_input import StepIn, WorkoutInputError, plain_text, render
 
 TIME_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
@@ -89,7 +91,7 @@ class ScheduleLibraryInput(WriteInput):
     time: str | None = Field(default=None, pattern=TIME_PATTERN, description=TIME_DESC)
 
 
-class EditWorkoutInput(WriteInput):
+class EditWorkoutInput(ConfirmInput):
     event_id: int
     date: BoundedDate | None = Field(default=None, description="New date, athlete-local.")
     time: str | None = Field(default=None, pattern=TIME_PATTERN, description=TIME_DESC)
@@ -101,7 +103,7 @@ class EditWorkoutInput(WriteInput):
     description: str | None = Field(default=None, max_length=4000, description="New notes / plain text.")
 
 
-class DeleteWorkoutInput(WriteInput):
+class DeleteWorkoutInput(ConfirmInput):
     event_id: int
 
 
@@ -227,10 +229,10 @@ async def schedule_library_workout(call: ToolCall, args: ScheduleLibraryInput) -
     refuse_past(access, args.date, "plan workouts")
     if not access.allows_scope("LIBRARY:READ"):
         raise ToolFailure(
-            f"Reading {access.name}'s workout library needs the Intervals.icu permission LIBRARY:READ, which was "
+            "Reading the athlete's workout library needs the Intervals.icu permission LIBRARY:READ, which was "
             "not granted. Reconnect Intervals.icu from the Threshold dashboard and tick it."
         )
-    missing = ToolFailure(f"No library workout {args.workout_id} for {access.name}.")
+    missing = ToolFailure(f"No library workout {args.workout_id} for athlete {access.athlete_id}.")
     try:
         item = await client.request("GET", f"/api/v1/athlete/{access.athlete_id}/workouts/{args.workout_id}")
     except (errors.UpstreamNotFound, errors.UpstreamForbidden, errors.UpstreamInvalid):
@@ -314,11 +316,17 @@ async def edit_workout(call: ToolCall, args: EditWorkoutInput) -> ToolResult:
         projection = await _projection(client, access, day, planned, ev, notes)
     before = event_out(ev)
     name_tz = who(access)
-    if args.dry_run:
+    changes = bool(body) and not same_event(ev, body)
+    state = keep(ev)  # the code fits this event as previewed: once it changes, a new preview is needed
+    if args.dry_run or (changes and not confirmed(call, access, args, state)):
         event = event_out({**ev, **body}, planned)
+        code = issue(call, access, args, state) if changes else None
+        notes += [n for n in [confirm_note(args, code)] if n]
         text_out = f"Preview for {name_tz}, nothing written: {event_line(event)}.{projection_text(projection)}"
-        return event_result(access, "preview", event, text=text_out, before=before, projection=projection, notes=notes)
-    if not body or same_event(ev, body):
+        return event_result(
+            access, "preview", event, text=text_out, before=before, projection=projection, notes=notes, confirm=code
+        )
+    if not changes:
         event = event_out(ev, planned)
         text_out = f"Nothing to change for {name_tz}: {event_line(event)} (event {args.event_id}) already says that."
         return event_result(access, "unchanged", event, text=text_out, projection=projection, notes=notes)
@@ -345,16 +353,19 @@ async def delete_workout(call: ToolCall, args: DeleteWorkoutInput) -> ToolResult
     if day is None or day < today_for(access):
         label = present.day_label(day) if day else "an unknown date"
         raise ToolFailure(
-            f"Event {args.event_id} ({ev.get('name') or category}) is on {label}, in the past for {access.name}: "
-            "Threshold does not delete history."
+            f"Event {args.event_id} ({category or 'event'}) is on {label}, in the past for athlete "
+            f"{access.athlete_id}: Threshold does not delete history."
         )
     if category not in EDITABLE:
         raise ToolFailure(f"Event {args.event_id} is a {category}; Threshold deletes workouts, notes and races only.")
     event = event_out(ev)
     name_tz = who(access)
-    if args.dry_run:
+    state = keep(ev)
+    if args.dry_run or not confirmed(call, access, args, state):
+        code = issue(call, access, args, state)
         text = f"Preview for {name_tz}, nothing deleted: would delete {event_line(event)} (event {args.event_id})."
-        return event_result(access, "preview", event, text=text)
+        notes = [n for n in [confirm_note(args, code)] if n]
+        return event_result(access, "preview", event, text=text, notes=notes, confirm=code)
     await client.request("DELETE", f"/api/v1/athlete/{access.athlete_id}/events/{args.event_id}")
     write = WriteRecord(kind="event.delete", target=str(args.event_id), before=keep(ev), after=None)
     text = f"Deleted from {calendar_of(access)}: {event_line(event)} (event {args.event_id}).{UNDO_HINT}"
@@ -405,6 +416,8 @@ register(
         handler=edit_workout,
         scope="CALENDAR:WRITE",
         read_only=False,
+        destructive=True,  # it overwrites the event: preview, then the call with its confirm code
+        idempotent=True,
         group="write",
     )
 )
@@ -413,9 +426,9 @@ register(
     ToolSpec(
         name="delete_workout",
         title="Delete workout",
-        description="Delete a planned workout, note or race by event id (not past ones). Undoable.",
+        description="Delete an upcoming workout, note or race; undoable.",
         input_model=DeleteWorkoutInput,
-        output_model=EventOnlyOutput,
+        output_model=EventDeleteOutput,
         handler=delete_workout,
         scope="CALENDAR:WRITE",
         read_only=False,

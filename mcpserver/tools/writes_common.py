@@ -22,7 +22,7 @@ from integrations.intervals.client import IntervalsClient
 from integrations.intervals.workouts import Thresholds, Workout, parse_workout, workout_metrics
 from mcpserver import present
 from mcpserver.bounds import PROJECTION_DAYS
-from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolFailure, ToolResult
+from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolFailure, ToolResult, Untrusted
 from mcpserver.principal import AthleteAccess
 from mcpserver.workout_input import lean_schema
 
@@ -123,8 +123,8 @@ class EventOut(BaseModel):
     time: str | None = None
     category: str
     sport: str | None = None
-    name: str | None = None
-    text: str | None = None
+    name: Untrusted | None = None
+    text: Untrusted | None = None
     duration: str | None = None
     distance_km: float | None = None
     load: int | None = None
@@ -147,12 +147,17 @@ class EventOnlyOutput(BaseModel):
     note: str | None = None
 
 
+class EventDeleteOutput(EventOnlyOutput):
+    confirm: str | None = None  # the code a tool that overwrites or deletes needs to do it (writes_confirm)
+
+
 class EventWriteOutput(EventOnlyOutput):
     projection: ProjectionOut | None = None
 
 
 class EventEditOutput(EventWriteOutput):
     before: EventOut | None = None
+    confirm: str | None = None
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -168,8 +173,9 @@ def refuse_past(access: AthleteAccess, day: date, what: str) -> None:
     today = today_for(access)
     if day < today:
         raise ToolFailure(
-            f"{present.day_label(day)} is in the past for {access.name} (today is {present.day_label(today)} in "
-            f"{access.timezone or 'UTC'}). Threshold does not {what} in the past; pick today or a later date."
+            f"{present.day_label(day)} is in the past for athlete {access.athlete_id} (today is "
+            f"{present.day_label(today)} in {access.timezone or 'UTC'}). Threshold does not {what} in the past; "
+            "pick today or a later date."
         )
 
 
@@ -235,7 +241,7 @@ def choose_sport(settings: list[dict[str, Any]] | None, wanted: str, access: Ath
     if sport is None:
         own = ", ".join(dict.fromkeys(configured)) or "none"
         raise ToolFailure(
-            f"'{wanted}' is not an Intervals.icu sport. {access.name}'s sports with settings: {own}. Other valid "
+            f"'{wanted}' is not an Intervals.icu sport. The athlete's sports with settings: {own}. Other valid "
             "types include WeightTraining, Walk, Hike, Rowing, Yoga, NordicSki, Workout."
         )
     for s in settings or []:
@@ -251,7 +257,7 @@ def choose_sport(settings: list[dict[str, Any]] | None, wanted: str, access: Ath
 
 async def get_own_event(client: IntervalsClient, access: AthleteAccess, event_id: int) -> dict[str, Any]:
     """The event if it is on this athlete's calendar; else the one not-found message (never another's)."""
-    missing = ToolFailure(f"No event {event_id} for {access.name}.")
+    missing = ToolFailure(f"No event {event_id} for athlete {access.athlete_id}.")
     try:
         ev = await client.request("GET", f"/api/v1/athlete/{access.athlete_id}/events/{event_id}")
     except (errors.UpstreamNotFound, errors.UpstreamForbidden, errors.UpstreamInvalid):
@@ -305,10 +311,15 @@ async def find_external(
     return None
 
 
-async def upsert_event(client: IntervalsClient, access: AthleteAccess, body: dict[str, Any]) -> dict[str, Any]:
-    """Create (or update, by external_id of this app) one event through the bulk upsert endpoint."""
+async def upsert_event(
+    client: IntervalsClient, access: AthleteAccess, body: dict[str, Any], *, upsert: bool = True
+) -> dict[str, Any]:
+    """Create (or, with `upsert`, update by external_id of this app) one event through the bulk endpoint."""
     rows = await client.request(
-        "POST", f"/api/v1/athlete/{access.athlete_id}/events/bulk", params={"upsert": "true"}, json=[body]
+        "POST",
+        f"/api/v1/athlete/{access.athlete_id}/events/bulk",
+        params={"upsert": "true" if upsert else "false"},
+        json=[body],
     )
     if not isinstance(rows, list) or not rows or not isinstance(rows[0], dict):
         raise errors.UpstreamUnavailable("bulk upsert answered without the event")
@@ -380,8 +391,8 @@ def event_out(ev: dict[str, Any], planned: Planned | None = None) -> dict[str, A
             "time": time,
             "category": ev.get("category") or "",
             "sport": ev.get("type"),
-            "name": ev.get("name"),
-            "text": ev.get("description"),
+            "name": present.untrusted(ev.get("name")),
+            "text": present.untrusted(ev.get("description")),
             "duration": present.hms(moving) if moving else None,
             "distance_km": present.km(distance) if distance else None,
             "load": present.rnd(load_value),
@@ -392,7 +403,8 @@ def event_out(ev: dict[str, Any], planned: Planned | None = None) -> dict[str, A
 
 def event_line(ev: dict[str, Any]) -> str:
     """'Ride "Threshold 3x12" on Tue 2026-11-24, 1:09:00, load 78, intensity 84%'."""
-    bits = [f'{ev.get("sport") or ev.get("category", "").title()} "{ev.get("name") or ""}" on {ev["date"]}']
+    name = (ev.get("name") or {}).get(present.UNTRUSTED)
+    bits = [f"{ev.get('sport') or ev.get('category', '').title()} {present.fence(name)} on {ev['date']}"]
     if ev.get("time"):
         bits[0] += f" at {ev['time']}"
     if ev.get("duration"):
@@ -506,11 +518,11 @@ def projection_text(p: dict[str, Any] | None) -> str:
 
 
 def who(access: AthleteAccess) -> str:
-    return f"{access.name} ({access.timezone or 'UTC'})"
+    return f"{present.fence(access.name, 40)} ({access.timezone or 'UTC'})"
 
 
 def calendar_of(access: AthleteAccess) -> str:
-    return f"{access.name}'s calendar ({access.timezone or 'UTC'})"
+    return f"{present.fence(access.name, 40)}'s calendar ({access.timezone or 'UTC'})"
 
 
 def event_result(
@@ -523,6 +535,7 @@ def event_result(
     projection: dict[str, Any] | None = None,
     notes: list[str] | None = None,
     write: WriteRecord | None = None,
+    confirm: str | None = None,
 ) -> ToolResult:
     data = present.compact(
         {
@@ -532,6 +545,7 @@ def event_result(
             "before": before,
             "projection": projection,
             "note": " ".join(notes or []) or None,
+            "confirm": confirm,
         }
     )
     if notes:
@@ -550,31 +564,36 @@ async def commit_create(
     projection: dict[str, Any] | None = None,
     notes: list[str] | None = None,
 ) -> ToolResult:
-    """Preview, no-op (the same event is already there), or upsert one event and journal it."""
+    """Preview, no-op (an event of the same request is already there), or create one event and journal it.
+
+    Creating is additive only (these tools say destructiveHint: false): an event an earlier identical
+    request created is never changed, even where it was edited since; edit_workout changes events.
+    """
     notes = notes if notes is not None else []
+    if existing is not None:
+        event = event_out(existing, planned)
+        same = same_event(existing, body)
+        if not same:
+            notes.append(
+                f"Event {event['id']} from the same request is already on that day and differs from it (changed "
+                "since, or another start time or sport): left as it is. Change it with edit_workout."
+            )
+        status = "preview" if dry_run else "unchanged"
+        lead = "Preview, nothing would change:" if dry_run else "Already there, nothing changed:"
+        text = (
+            f"{lead} {event_line(event)} (event {event['id']}) on {calendar_of(access)}.{projection_text(projection)}"
+        )
+        return event_result(access, status, event, text=text, projection=projection, notes=notes)
     if dry_run:
-        event = event_out({**(existing or {}), **body, "id": existing.get("id") if existing else None}, planned)
+        event = event_out({**body, "id": None}, planned)
         text = f"Preview for {who(access)}, nothing written: {event_line(event)}.{projection_text(projection)}"
         return event_result(access, "preview", event, text=text, projection=projection, notes=notes)
-    if existing is not None and same_event(existing, body):
-        event = event_out(existing, planned)
-        text = (
-            f"Already on {calendar_of(access)}, nothing changed (the same was written before): "
-            f"{event_line(event)} (event {event['id']}).{projection_text(projection)}"
-        )
-        return event_result(access, "unchanged", event, text=text, projection=projection, notes=notes)
-    saved = await upsert_event(client, access, body)
+    # No upsert: an upsert by external_id would move back an event the athlete moved to another day.
+    saved = await upsert_event(client, access, body, upsert=False)
     event = event_out(saved, planned)
-    write = WriteRecord(
-        kind="event.update" if existing is not None else "event.create",
-        target=str(saved.get("id")),
-        before=keep(existing) if existing is not None else None,
-        after=keep(saved),
-    )
-    verb = "Updated on" if existing is not None else "Added to"
+    write = WriteRecord(kind="event.create", target=str(saved.get("id")), before=None, after=keep(saved))
     text = (
-        f"{verb} {calendar_of(access)}: {event_line(event)} (event {event['id']})."
+        f"Added to {calendar_of(access)}: {event_line(event)} (event {event['id']})."
         f"{projection_text(projection)}{UNDO_HINT}"
     )
-    status = "updated" if existing is not None else "created"
-    return event_result(access, status, event, text=text, projection=projection, notes=notes, write=write)
+    return event_result(access, "created", event, text=text, projection=projection, notes=notes, write=write)

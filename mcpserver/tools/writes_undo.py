@@ -9,10 +9,11 @@ from pydantic import BaseModel, Field
 from mcpserver import present
 from mcpserver import undo as undo_actions
 from mcpserver.catalogue import AthleteEcho, ToolCall, ToolFailure, ToolResult, ToolSpec, register
-from mcpserver.tools.writes_common import WriteInput, who
+from mcpserver.tools.writes_common import who
+from mcpserver.tools.writes_confirm import ConfirmInput, confirm_note, confirmed, issue
 
 
-class UndoInput(WriteInput):
+class UndoInput(ConfirmInput):
     entry_id: int | None = Field(
         default=None, description="A write's entry id (default: the latest); an undone one is redone."
     )
@@ -24,6 +25,8 @@ class UndoOutput(BaseModel):
     undone: dict[str, Any]
     action: str
     result: dict[str, Any] | None = None
+    note: str | None = None
+    confirm: str | None = None  # an undo deletes or overwrites: it needs the code of its preview
 
 
 async def undo_last_write(call: ToolCall, args: UndoInput) -> ToolResult:
@@ -31,9 +34,16 @@ async def undo_last_write(call: ToolCall, args: UndoInput) -> ToolResult:
     try:
         # A coach undoes only what their own URL wrote; the athlete's own URL can undo any Threshold write.
         only_token = call.principal.token_id if call.principal.kind == "coach" else None
-        outcome = await undo_actions.undo_entry(
-            args.entry_id, access=access, dry_run=args.dry_run, only_token_id=only_token
-        )
+        outcome = await undo_actions.undo_entry(args.entry_id, access=access, dry_run=True, only_token_id=only_token)
+        # An undo deletes or overwrites: it runs only with the code of a preview of this very undo.
+        state = {"entry": outcome.entry_id, "action": outcome.action}
+        code = None
+        if args.dry_run or not confirmed(call, access, args, state):
+            code = issue(call, access, args, state)
+        else:
+            outcome = await undo_actions.undo_entry(
+                outcome.entry_id, access=access, dry_run=False, only_token_id=only_token
+            )
     except undo_actions.UndoError as exc:
         raise ToolFailure(str(exc)) from None
     entry = await undo_actions.AccessLogEntry.objects.aget(pk=outcome.entry_id)
@@ -43,7 +53,7 @@ async def undo_last_write(call: ToolCall, args: UndoInput) -> ToolResult:
         "tool": entry.tool,
         "kind": entry.write_kind,
         "when": f"{present.day_label(local.date())} {local:%H:%M}",
-        "summary": entry.summary,
+        "summary": present.untrusted(entry.summary),  # that call's text line (it may quote free text)
     }
     data = present.compact(
         {
@@ -52,12 +62,15 @@ async def undo_last_write(call: ToolCall, args: UndoInput) -> ToolResult:
             "undone": undone,
             "action": outcome.action,
             "result": outcome.data or None,
+            "note": confirm_note(args, code),
+            "confirm": code,
         }
     )
     if outcome.preview:
+        note = confirm_note(args, code)
         text = (
             f"Preview for {who(access)}, nothing changed: undoing {entry.tool} ({undone['when']}) "
-            f"would {outcome.action.removeprefix('would ')}."
+            f"would {outcome.action.removeprefix('would ')}." + (f" {note}" if note else "")
         )
         return ToolResult(data=data, text=text, preview=True)  # type: ignore[arg-type]
     text = (

@@ -13,6 +13,7 @@ from mcpserver.bounds import BoundedDate
 from mcpserver.catalogue import AthleteEcho, ToolCall, ToolFailure, ToolResult, ToolSpec, register
 from mcpserver.tools.activity import ACTIVITY_ID
 from mcpserver.tools.writes_common import UNDO_HINT, WriteInput, today_for, who
+from mcpserver.tools.writes_confirm import ConfirmInput, confirm_note, confirmed, issue
 
 SCORE = "1-4, 1 = best"
 
@@ -40,7 +41,7 @@ def _score() -> Any:
 _Num = WithJsonSchema({"type": "number"})  # sanity bounds are validated, not published
 
 
-class WellnessInput(WriteInput):
+class WellnessInput(ConfirmInput):
     date: BoundedDate | None = Field(default=None, description="Athlete-local; default today.")
     weight_kg: Annotated[float | None, _Num] = Field(default=None, ge=20, le=300)
     hrv_ms: Annotated[float | None, _Num] = Field(default=None, gt=0, le=300, description="rMSSD")
@@ -62,6 +63,8 @@ class WellnessOutput(BaseModel):
     logged: dict[str, Any]
     previous: dict[str, Any]
     units: dict[str, str]
+    note: str | None = None
+    confirm: str | None = None  # replacing a value needs the code of its preview (writes_confirm)
 
 
 class CommentInput(WriteInput):
@@ -85,12 +88,18 @@ def _upstream_value(field: str, value: Any) -> Any:
 
 
 def _shown(field: str, value: Any) -> Any:
-    """An upstream value in the units the model sees (sleep in hours)."""
+    """An upstream value in the units the model sees (sleep in hours; notes, free text, as untrusted data)."""
     if value is None:
         return None
     if field == "sleep_hours":
         return round(float(value) / 3600, 2)
+    if field == "notes":
+        return present.untrusted(value)
     return value
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -106,7 +115,8 @@ async def log_wellness(call: ToolCall, args: WellnessInput) -> ToolResult:
     day = args.date or today
     if day > today:
         raise ToolFailure(
-            f"{present.day_label(day)} is in the future for {access.name} (today is {present.day_label(today)}); "
+            f"{present.day_label(day)} is in the future for athlete {access.athlete_id} (today is "
+            f"{present.day_label(today)}); "
             "wellness is logged for today or earlier."
         )
     given = {f: getattr(args, f) for f in WELLNESS_FIELDS if getattr(args, f) is not None}
@@ -122,21 +132,37 @@ async def log_wellness(call: ToolCall, args: WellnessInput) -> ToolResult:
     label = present.day_label(day)
     summary = ", ".join(f"{f} {v}" for f, v in given.items() if f != "notes") or "notes"
 
-    def result(status: str, logged: dict[str, Any], text: str, write: WriteRecord | None = None) -> ToolResult:
-        data = {
+    shown = {f: _shown(f, v) for f, v in given.items()}
+
+    def result(
+        status: str,
+        logged: dict[str, Any],
+        text: str,
+        write: WriteRecord | None = None,
+        note: str | None = None,
+        confirm: str | None = None,
+    ) -> ToolResult:
+        data: dict[str, Any] = {
             "athlete": access.echo(),
             "status": status,
             "date": label,
             "logged": logged,
-            "previous": previous,
+            "previous": previous,  # null: the day had no value there
             "units": units,
         }
+        data.update({k: v for k, v in (("note", note), ("confirm", confirm)) if v is not None})
         return ToolResult(data=data, text=text, write=write, preview=status == "preview")
 
-    if args.dry_run:
-        return result("preview", given, f"Preview for {who(access)}, nothing written: {label}: {summary}.")
+    # Filling empty fields is additive; replacing a value the day already has needs the user's go-ahead.
+    replaces = any(not _empty(before[k]) and not _same(before[k], v) for k, v in changes.items())
+    state = {"day": day.isoformat(), "before": before}  # the day too: `date` may be left to default to today
+    if args.dry_run or (replaces and not confirmed(call, access, args, state)):
+        code = issue(call, access, args, state) if replaces else None
+        note = confirm_note(args, code)
+        text = f"Preview for {who(access)}, nothing written: {label}: {summary}." + (f" {note}" if note else "")
+        return result("preview", shown, text, note=note, confirm=code)
     if all(_same(before[k], v) for k, v in changes.items()):
-        return result("unchanged", given, f"{who(access)} {label} already has {summary}; nothing changed.")
+        return result("unchanged", shown, f"{who(access)} {label} already has {summary}; nothing changed.")
     saved = await client.request("PUT", path, json=changes)
     saved = saved if isinstance(saved, dict) else {**current, **changes}
     after = {key: saved.get(key, changes[key]) for key in changes}
@@ -149,7 +175,7 @@ async def add_activity_comment(call: ToolCall, args: CommentInput) -> ToolResult
     access = call.athlete(args.athlete)
     client = access.client()
     activity_id = args.activity_id.strip()
-    missing = ToolFailure(f"No activity {activity_id} for {access.name}.")
+    missing = ToolFailure(f"No activity {activity_id} for athlete {access.athlete_id}.")
     if not access.allows_scope("ACTIVITY:READ"):
         raise ToolFailure(
             "Checking the activity needs the Intervals.icu permission ACTIVITY:READ, which was not granted. "
@@ -173,10 +199,10 @@ async def add_activity_comment(call: ToolCall, args: CommentInput) -> ToolResult
     local = present.parse_local(activity.get("start_date_local"))
     day = present.day_label(local.date()) if local else ""
     shown_activity: dict[str, Any] = {"id": activity_id, "date": day or None}
-    shown_activity.update({"name": activity.get("name"), "sport": activity.get("type")})
+    shown_activity.update({"name": present.untrusted(activity.get("name")), "sport": activity.get("type")})
     shown_activity = {k: v for k, v in shown_activity.items() if v is not None}
     text = args.text.strip()
-    label = f"{activity.get('name') or activity_id} ({day})"
+    label = f"{present.fence(activity.get('name'), 40)} ({activity_id}, {day})"
 
     def result(status: str, comment: dict[str, Any], line: str, write: WriteRecord | None = None) -> ToolResult:
         data = {"athlete": access.echo(), "status": status, "activity": shown_activity, "comment": comment}
@@ -201,8 +227,8 @@ async def add_activity_comment(call: ToolCall, args: CommentInput) -> ToolResult
         after={"activity_id": activity_id, "message_id": message_id, "content": text},
     )
     line = (
-        f"Commented on {access.name}'s activity {label}. Comments cannot be undone through Intervals.icu's API; "
-        "delete it in Intervals.icu if needed."
+        f"Commented on {present.fence(access.name, 40)}'s activity {label}. Comments cannot be undone through "
+        "Intervals.icu's API; delete it in Intervals.icu if needed."
     )
     return result("created", comment, line, write)
 
@@ -220,6 +246,8 @@ register(
         handler=log_wellness,
         scope="WELLNESS:WRITE",
         read_only=False,
+        destructive=True,  # it may replace a value the day already has (then it needs a confirm code)
+        idempotent=True,
         group="write",
     )
 )
