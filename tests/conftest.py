@@ -160,6 +160,22 @@ def make_athlete(
     return user
 
 
+def inviting_athlete(email: str, athlete_id: str) -> Any:
+    """A verified athlete with an Intervals.icu link (an invite needs one), linked without the sandbox:
+    for tests that invite a coach and never call upstream."""
+    from integrations.intervals.actions import link_intervals
+    from integrations.intervals.schemas import OAuthAthlete, OAuthToken
+
+    user = make_athlete(email, athlete_id=None)
+    token = OAuthToken(
+        access_token=f"offline-{athlete_id}",
+        scope="ACTIVITY:READ,WELLNESS:READ,CALENDAR:READ",
+        athlete=OAuthAthlete(id=athlete_id.removeprefix("i"), name=email.split("@")[0].title()),
+    )
+    link_intervals(user, token, timezone="Europe/Stockholm")
+    return user
+
+
 def mcp_url(server: ServerThread, user: Any) -> str:
     from accounts.actions import ensure_athlete_token, reveal_token
 

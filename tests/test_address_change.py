@@ -13,7 +13,7 @@ from accounts.actions import ensure_athlete_token, reveal_token
 from accounts.models import McpToken, User
 from coaching.actions import invite_coach
 from tests.billing_helpers import commit_each_request
-from tests.conftest import make_athlete
+from tests.conftest import AROHA, inviting_athlete, make_athlete
 
 __all__ = ["commit_each_request"]
 
@@ -69,7 +69,7 @@ def test_it_mails_the_url_to_the_new_address_and_nothing_to_the_old_one() -> Non
 
 
 def test_it_moves_a_coach_url_with_the_coachs_new_address() -> None:
-    aroha = make_athlete("aroha@example.com", athlete_id=None)
+    aroha = inviting_athlete("aroha@example.com", AROHA)
     sam = make_athlete("sam@old.example", athlete_id=None)
     grant = invite_coach(aroha, "sam@old.example", ["get_training_history"])
     coach_token = McpToken.objects.get(pk=grant.coach_token_id)
@@ -83,7 +83,7 @@ def test_it_moves_a_coach_url_with_the_coachs_new_address() -> None:
 
 
 def test_it_still_reaches_a_coach_without_an_account_by_the_invited_address() -> None:
-    aroha = make_athlete("aroha@example.com", athlete_id=None)
+    aroha = inviting_athlete("aroha@example.com", AROHA)
     grant = invite_coach(aroha, "cora@coach.example", ["get_training_history"])
     ask_and_confirm("Cora@Coach.Example")
     assert mail.outbox[-1].to == ["cora@coach.example"]

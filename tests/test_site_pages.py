@@ -11,7 +11,7 @@ from django.test import Client
 from accounts.nav import roles_for
 from coaching.actions import grantable_tools, invite_coach
 from coaching.models import CoachApiKey
-from tests.conftest import MARA, PASSWORD, SAM, Sandbox, make_athlete
+from tests.conftest import MARA, PASSWORD, SAM, Sandbox, inviting_athlete, make_athlete
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +94,7 @@ def test_it_tells_athletes_coaches_and_both_apart(sandbox: Sandbox) -> None:
 
 
 def test_it_shows_a_coach_their_coach_home_and_not_the_athletes_menu() -> None:
-    mara = make_athlete("mara@example.com", athlete_id=None)
+    mara = inviting_athlete("mara@example.com", MARA)
     make_athlete("sam@example.com", athlete_id=None)
     invite_coach(mara, "sam@example.com", grantable_tools()["read"])
     coach_menu = logged_in("sam@example.com").get("/privacy/").content.decode()
