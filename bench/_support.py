@@ -106,7 +106,7 @@ def wait_http(url: str, timeout: float = 60.0) -> None:
 def start(cmd: list[str], env: dict[str, str] | None = None, cwd: str | Path | None = None) -> subprocess.Popen[bytes]:
     """A process in the repository (or `cwd`, another checkout), its output going to the bench's log dir."""
     # Output goes to a file, never an undrained pipe: a full pipe blocks the server's next log line.
-    log = open(Path(_DB_DIR) / f"{cmd[2] if len(cmd) > 2 else 'proc'}.log", "ab")
+    log = open(Path(_DB_DIR) / f"{Path(cmd[2]).name if len(cmd) > 2 else 'proc'}.log", "ab")
     return subprocess.Popen(cmd, cwd=cwd or ROOT, env=env or bench_env(), stdout=log, stderr=subprocess.STDOUT)
 
 

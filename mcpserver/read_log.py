@@ -22,6 +22,7 @@ from typing import Any
 
 from django.conf import settings
 
+from config.middleware import database_unavailable
 from mcpserver.db import run_db
 
 logger = logging.getLogger(__name__)
@@ -108,8 +109,12 @@ async def _flush_rows(rows: list[dict[str, Any]]) -> None:
         _inflight += 1
     try:
         await run_db(_write_batch, rows)
-    except Exception:
-        logger.exception("could not write %d access-log rows; keeping them for the next flush", len(rows))
+    except Exception as exc:
+        if database_unavailable(exc):
+            # One line per batch while PostgreSQL is away, not a traceback.
+            logger.warning("access log: database unavailable; keeping %d read rows for the next flush", len(rows))
+        else:
+            logger.exception("could not write %d access-log rows; keeping them for the next flush", len(rows))
         with _lock:
             room = MAX_PENDING - len(_pending)
             if room > 0:
