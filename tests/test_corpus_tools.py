@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 
 from accounts.actions import reveal_token
-from coaching.actions import grantable_tools, invite_coach
+from coaching.actions import accept_invite, grantable_tools, invite_coach
 from mcpserver import present
 from tests.conftest import ServerThread, mcp_url
 from tests.corpus_upstream import KIRI, RAVI, STAND_IN, TIMEZONE, Forwarder, create_app
@@ -103,18 +103,36 @@ def urls(product: ServerThread, corpus_upstream: Upstream, settings: Any, monkey
     kiri = _link("kiri@example.com", KIRI, "Kiri Walsh", "corpus-kiri-token")
     ravi = _link("ravi@example.com", RAVI, "Ravi Menon", "corpus-ravi-token")
     tools = grantable_tools()
-    grant = invite_coach(kiri, COACH, tools["read"] + tools["write"])
+    grant = accept_invite(invite_coach(kiri, COACH, tools["read"] + tools["write"]))
     assert grant.coach_token is not None
     coach = f"{product.url}/mcp/{reveal_token(grant.coach_token)}"
     return Urls(mcp_url(product, kiri), mcp_url(product, ravi), coach)
 
 
+def plain(data: Any) -> Any:
+    """The answer with its untrusted-text wrappers ({"untrusted": text}) taken off: this file checks the
+    numbers and facts; tests/test_planted_instructions.py checks the wrapping."""
+    if isinstance(data, dict):
+        if set(data) == {present.UNTRUSTED}:
+            return data[present.UNTRUSTED]
+        return {k: plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [plain(v) for v in data]
+    return data
+
+
 async def answer(url: str, tool: str, args: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    """(structuredContent, text) of a tool call that must succeed."""
+    """(structuredContent without its untrusted-text wrappers, text without its fences) of a tool call that
+    must succeed."""
     result = await call(url, tool, args)
     assert not result.is_error, result.content
     assert result.structured_content is not None
-    return dict(result.structured_content), str(result.content[0].text)
+    return plain(dict(result.structured_content)), unfenced(str(result.content[0].text))
+
+
+def unfenced(text: str) -> str:
+    """The one-line text without the « » around free text (checked by tests/test_planted_instructions.py)."""
+    return text.replace(present.FENCE_OPEN, "").replace(present.FENCE_CLOSE, "")
 
 
 def flat(data: Any) -> str:
@@ -150,14 +168,16 @@ async def test_it_shows_the_recorded_thresholds_and_zones_in_the_profile(urls: U
     ride, run, swim, other = data["sports"]  # sport_settings_list.json, in its order
     assert ride["sports"] == ["Ride", "VirtualRide", "MountainBikeRide", "GravelRide", "TrackRide", "Cyclocross"]
     assert (ride["ftp_w"], ride["lthr_bpm"], ride["max_hr_bpm"]) == (231, 169, 187)
-    assert [z["zone"] for z in ride["power_zones"]] == [
-        "Z1 Active Recovery",
-        "Z2 Endurance",
-        "Z3 Tempo",
-        "Z4 Threshold",
-        "Z5 VO2 Max",
-        "Z6 Anaerobic",
-        "Z7 Neuromuscular",
+    # The zone ids are Threshold's, the names the athlete's own (free text, untrusted data).
+    assert [z["zone"] for z in ride["power_zones"]] == ["Z1", "Z2", "Z3", "Z4", "Z5", "Z6", "Z7"]
+    assert [z.get("name") for z in ride["power_zones"]] == [
+        "Active Recovery",
+        "Endurance",
+        "Tempo",
+        "Threshold",
+        "VO2 Max",
+        "Anaerobic",
+        "Neuromuscular",
     ]
     assert ride["power_zones"][0]["range"].endswith("-127 W")  # 55 % of 231 = 127.05
     # hr_zones [143, 151, 160, 168, 174, 179, 187]; % of LTHR 169: 143/169 = 84.6, 151/169 = 89.3, 160/169 = 94.7,
@@ -391,7 +411,7 @@ async def test_it_summarises_a_recorded_run_with_its_laps_and_zones(urls: Urls) 
             "Z5 169-188 bpm: 1:48 (4%)",
         ]
     }
-    assert text == "Kiri Walsh: Run 'Morning Run' Mon 2026-09-14, 42:59, load 61, avg HR 166 bpm, 1 work intervals."
+    assert text == "Kiri Walsh: Run Morning Run Mon 2026-09-14, 42:59, load 61, avg HR 166 bpm, 1 work intervals."
 
 
 async def test_it_summarises_a_pool_swim_with_rests_between_lengths(urls: Urls) -> None:
@@ -473,7 +493,7 @@ async def test_it_computes_metrics_from_the_recorded_run_streams(urls: Urls) -> 
     assert (efforts["30s"]["power_w"], efforts["30s"]["starts_at"]) == (260, "0:02")  # 7795 / 30 = 259.8
     # Zones from the stream, dropouts left out: 24 samples of 121-132 bpm (<= 140), 39 of 151-152 bpm
     assert data["zones"] == {"hr": ["Z1 0-140 bpm: 0:24 (38%)", "Z2 140-152 bpm: 0:39 (62%)"]}
-    assert text.startswith("Kiri Walsh: Run 'Morning Run' Mon 2026-09-14: decoupling ")
+    assert text.startswith("Kiri Walsh: Run Morning Run Mon 2026-09-14: decoupling ")
 
 
 @pytest.mark.xfail(strict=True, reason="#14: extended metrics count heart-rate dropouts (0 bpm) as values")
@@ -955,10 +975,12 @@ async def test_it_prepares_a_call_from_the_recorded_data(urls: Urls) -> None:
     )
     assert data["open_threads"] == [
         {
-            "activity": "Sat 2026-09-12 Evening Run (i91000002)",
+            "date": "Sat 2026-09-12",
+            "activity_id": "i91000002",
+            "activity": "Evening Run",
             "messages": 2,
             "awaiting_reply": True,  # Kiri wrote last
-            "last": "Kiri Walsh: Meant to be easy, legs heavy from Thursday.",
+            "last": {"by": "Kiri Walsh", "text": "Meant to be easy, legs heavy from Thursday."},
         }
     ]
     assert "next_2_weeks" not in data and "races" not in data  # nothing recorded on or after 2026-09-14
@@ -994,11 +1016,15 @@ async def test_it_lists_the_open_conversation(urls: Urls) -> None:
     data, text = await answer(urls.coach, "get_conversations", {})
     assert data["threads"]["rows"] == [
         [
-            "Kiri Walsh (i900001, Australia/Brisbane)",
-            "Sat 2026-09-12 Evening Run (i91000002)",
+            "i900001",
+            "Kiri Walsh",
+            "Sat 2026-09-12",
+            "i91000002",
+            "Evening Run",
             2,
             True,
-            "Kiri Walsh: Meant to be easy, legs heavy from Thursday.",
+            "Kiri Walsh",
+            "Meant to be easy, legs heavy from Thursday.",
         ]
     ]
     assert text == "1 comment threads on activities of the last 7 days, 1 awaiting a reply."
@@ -1009,13 +1035,34 @@ async def test_it_catches_up_on_the_last_week(urls: Urls) -> None:
     (news,) = data["athletes"]
     assert news["since"] == "Tue 2026-09-08"  # first call: today - 6 days
     assert news["activities"] == [
-        "Sat 2026-09-12 Run Evening Run 36:01, load 41",
-        "Sun 2026-09-13 WeightTraining Strength 52:01, load 16",
-        "Mon 2026-09-14 Run Morning Run 42:59, load 61",
+        {
+            "date": "Sat 2026-09-12",
+            "id": "i91000002",
+            "sport": "Run",
+            "name": "Evening Run",
+            "duration": "36:01",
+            "load": 41,
+        },
+        {
+            "date": "Sun 2026-09-13",
+            "id": "i91000003",
+            "sport": "WeightTraining",
+            "name": "Strength",
+            "duration": "52:01",
+            "load": 16,
+        },
+        {
+            "date": "Mon 2026-09-14",
+            "id": "i91000001",
+            "sport": "Run",
+            "name": "Morning Run",
+            "duration": "42:59",
+            "load": 61,
+        },
     ]
     first, second = news["comments"]  # the derived thread on i91000002, oldest first
-    assert "Sam Okafor: HR sat at 161: was that meant to be easy?" in first
-    assert "Kiri Walsh: Meant to be easy, legs heavy from Thursday." in second
+    has(first, {"by": "Sam Okafor", "text": "HR sat at 161: was that meant to be easy?"})
+    has(second, {"by": "Kiri Walsh", "text": "Meant to be easy, legs heavy from Thursday."})
     assert news["awaiting_reply"] == 1
     # 09-08 .. 09-14 = 7 rows; 09-14: restingHR 58, sleepSecs 26880 = 7.47 h, weight 65
     assert news["wellness"].startswith("7 days logged; latest Mon 2026-09-14: ")
