@@ -8,7 +8,8 @@
 # unhealthy threshold; 3. SIGTERM gunicorn, which finishes in-flight requests (--graceful-timeout) and
 # exits. The container's stop timeout must exceed DRAIN_SECONDS + the graceful timeout.
 set -eu
-: "${READINESS_DRAIN_FILE:=/tmp/threshold-draining}"
+# Per instance (its PID): two servers on one host never drain each other.
+: "${READINESS_DRAIN_FILE:=${TMPDIR:-/tmp}/threshold-draining-$$}"
 : "${DRAIN_SECONDS:=10}"
 export READINESS_DRAIN_FILE
 rm -f "$READINESS_DRAIN_FILE"
@@ -32,4 +33,5 @@ while :; do
   set -e
   kill -0 "$child" 2>/dev/null || break
 done
+rm -f "$READINESS_DRAIN_FILE"
 exit "$status"
