@@ -21,6 +21,7 @@ PACE_UNITS = {
     "SECS_400M": "/400m",
     "SECS_250M": "/250m",
 }
+NO_SPORTS = "no sport settings in Intervals.icu, so no thresholds or zones"
 OPEN_ENDED = 900  # Intervals writes the last zone's upper bound as e.g. 999 (% or bpm): "and above"
 
 
@@ -52,7 +53,7 @@ class ProfileOutput(BaseModel):
     resting_hr_bpm: int | None = None
     location: str | None = None
     connected: list[str] | None = None
-    sports: list[SportProfile]
+    sports: list[SportProfile] | None = None  # absent: the athlete has no sport settings in Intervals.icu
     units: dict[str, str]
 
 
@@ -180,7 +181,8 @@ async def get_athlete_profile(call: ToolCall, args: ProfileInput) -> ToolResult:
             unit = PACE_UNITS.get(s.pace_units or "", "/km")
             bits.append(f"threshold pace {format_pace(speed_to_pace(s.threshold_pace, unit), unit)}")
         parts.append(f"{'/'.join(s.types[:2]) or 'sport'}: " + ", ".join(b for b in bits if b))
-    text = f"{access.name} ({echo['timezone']}): " + "; ".join(parts)
+    # An athlete who never set up a sport has no thresholds or zones: say so rather than an empty list.
+    text = f"{access.name} ({echo['timezone']}): " + ("; ".join(parts) or NO_SPORTS)
     return ToolResult(data=data, text=text)  # type: ignore[arg-type]
 
 
