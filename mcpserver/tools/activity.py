@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from integrations.intervals import errors
 from integrations.intervals.client import IntervalsClient
 from integrations.intervals.schemas import Activity, Interval
-from integrations.intervals.workouts import OPEN_ZONE_BOUND, format_pace, speed_to_pace
+from integrations.intervals.workouts import OPEN_ZONE_BOUND, format_pace, pct_watts, power_zone_pct, speed_to_pace
 from mcpserver import present
 from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolFailure, ToolResult, ToolSpec, register
 from mcpserver.principal import AthleteAccess
@@ -73,11 +73,12 @@ def zone_ranges(kind: str, bounds: Sequence[float] | None, threshold: float | No
     if not bounds:
         return []
     out, low = [], 0.0
-    for upper in bounds:
+    for zone, upper in enumerate(bounds, start=1):
         top = None if upper >= OPEN_ZONE_BOUND else upper
         if kind == "power" and threshold:
-            lo_w = round(low * threshold / 100)
-            out.append(f"{lo_w}+ W" if top is None else f"{lo_w}-{round(top * threshold / 100)} W")
+            # As Intervals resolves a zone (and as get_athlete_profile shows it): Z2 from 56 % when Z1 ends at 55.
+            lo_w = pct_watts((power_zone_pct(bounds, zone) or (low, top))[0], threshold)
+            out.append(f"{lo_w}+ W" if top is None else f"{lo_w}-{pct_watts(top, threshold)} W")
         elif kind == "hr":
             out.append(f"{round(low)}+ bpm" if top is None else f"{round(low)}-{round(top)} bpm")
         elif kind == "pace" and threshold:

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from integrations.intervals import errors
 from integrations.intervals.schemas import SportSettings
-from integrations.intervals.workouts import format_pace, speed_to_pace
+from integrations.intervals.workouts import format_pace, pct_watts, power_zone_pct, speed_to_pace
 from mcpserver import present
 from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolResult, ToolSpec, register
 
@@ -67,17 +67,14 @@ def _names(names: list[str] | None, i: int) -> str:
 def _power_zones(s: SportSettings) -> list[dict[str, str]] | None:
     if not s.power_zones or not s.ftp:
         return None
-    out, low = [], 0.0
-    for i, upper in enumerate(s.power_zones):
-        top = None if upper >= OPEN_ENDED else upper
-        watts = (
-            f"{round(low * s.ftp / 100)}+ W"
-            if top is None
-            else f"{round(low * s.ftp / 100)}-{round(top * s.ftp / 100)} W"
-        )
+    out = []
+    for i in range(len(s.power_zones)):
+        span = power_zone_pct(s.power_zones, i + 1)
+        assert span is not None  # i + 1 is a zone of these bounds
+        low, top = span
+        watts = f"{pct_watts(low, s.ftp)}+ W" if top is None else f"{pct_watts(low, s.ftp)}-{pct_watts(top, s.ftp)} W"
         pct = f"{low:g}%+" if top is None else f"{low:g}-{top:g}%"
         out.append({"zone": _names(s.power_zone_names, i), "range": watts, "pct": pct + " FTP"})
-        low = upper
     return out
 
 
