@@ -433,20 +433,28 @@ async def test_it_shows_the_laps_written_back_on_a_track_ride_and_a_manual_entry
     assert "load" not in manual["summary"]  # icu_training_load null: unknown, not 0
 
 
-@pytest.mark.xfail(
-    strict=True, reason="#14: get_activity_detail fails when a comment is deleted (Message.deleted is a date-time)"
-)
 async def test_it_counts_comments_without_the_deleted_one(urls: Urls) -> None:
     result = await call(urls.kiri, "get_activity_detail", {"activity_id": "i91000021"})
     assert not result.is_error, result.content
-    comments = (result.structured_content or {})["summary"]["comments"]
+    data = result.structured_content or {}
+    comments = data["summary"]["comments"]
     assert (comments if isinstance(comments, int) else len(comments)) == 2  # 3 messages, 1 deleted
+    # created 2026-07-28T22:00Z, 23:10Z, 23:40Z = Wed 2026-07-29 08:00, 09:10, 09:40 in Brisbane (UTC+10)
+    assert data["comments"] == [
+        {"at": "Wed 2026-07-29 08:00", "by": "Kiri Walsh", "text": "Second block felt hard, HR drifted."},
+        {"at": "Wed 2026-07-29 09:10", "by": "Sam Okafor", "text": "214 W is right on target."},
+        {"at": "Wed 2026-07-29 09:40", "by": "Kiri Walsh", "deleted": True},  # deleted: no text
+    ]
 
 
-@pytest.mark.xfail(strict=True, reason="#14: get_activity_detail promises comments and returns a count")
 async def test_it_gives_the_comments_themselves_in_the_detail(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_activity_detail", {"activity_id": "i91000002"})
     assert "legs heavy from Thursday" in flat(data)
+    # 2026-09-12T09:30Z and 11:02Z = Sat 19:30 and 21:02 in Brisbane
+    assert [(c["at"], c["by"]) for c in data["comments"]] == [
+        ("Sat 2026-09-12 19:30", "Sam Okafor"),
+        ("Sat 2026-09-12 21:02", "Kiri Walsh"),
+    ]
 
 
 @pytest.mark.xfail(strict=True, reason="#14: run detail labels cadence in rpm and intensity as % of FTP")

@@ -180,7 +180,9 @@ class Message(_Lenient):
     id: int | None = None
     athlete_id: str | None = None
     type: str | None = None
-    deleted: bool | None = None
+    # When the message was deleted: a date-time in the API (OpenAPI `Message.deleted`, with `deleted_by_id`),
+    # null or absent while it stands. A boolean is taken too, so a simpler answer still parses.
+    deleted: str | bool | None = None
 
 
 class Stream(_Lenient):

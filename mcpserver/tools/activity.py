@@ -15,14 +15,17 @@ from pydantic import BaseModel
 
 from integrations.intervals import errors
 from integrations.intervals.client import IntervalsClient
-from integrations.intervals.schemas import Activity, Interval
+from integrations.intervals.schemas import Activity, Interval, Message
 from integrations.intervals.workouts import OPEN_ZONE_BOUND, format_pace, pct_watts, power_zone_pct, speed_to_pace
 from mcpserver import present
 from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolFailure, ToolResult, ToolSpec, register
 from mcpserver.principal import AthleteAccess
+from mcpserver.tools.coach_common import message_name, message_text, message_time, short
 from mcpserver.tools.history import STRAVA_NOTE
 
 MAX_INTERVALS = 40
+MAX_COMMENTS = 10  # the thread's latest comments, in full; summary.comments counts them all
+MAX_COMMENT_CHARS = 300
 
 
 class ActivityInput(AthleteInput):
@@ -171,6 +174,13 @@ class DetailSummary(BaseModel):
     intervals_omitted: int | None = None
 
 
+class Comment(BaseModel):
+    at: str | None = None
+    by: str
+    text: str | None = None
+    deleted: bool | None = None
+
+
 class DetailOutput(BaseModel):
     athlete: AthleteEcho
     id: str
@@ -179,6 +189,7 @@ class DetailOutput(BaseModel):
     summary: DetailSummary | None = None
     intervals: Table | None = None
     zones: dict[str, list[str]] | None = None
+    comments: list[Comment] | None = None
     units: dict[str, str] | None = None
 
 
@@ -227,16 +238,37 @@ def day_and_time(activity: Activity) -> tuple[str, str | None]:
     return present.day_label(local.date()), local.strftime("%H:%M")
 
 
-async def comment_count(client: IntervalsClient, access: AthleteAccess, activity: Activity) -> int | None:
+def comment_row(m: Message, tz_name: str) -> dict[str, Any]:
+    """One comment: its author, when (athlete-local) and its text; a deleted one is marked, its text gone."""
+    when = present.parse_local(message_time(m))
+    if when is not None and when.tzinfo is not None:
+        when = when.astimezone(present.zone(tz_name))
+    row: dict[str, Any] = {"at": f"{present.day_label(when.date())} {when:%H:%M}" if when else None}
+    row["by"] = message_name(m)
+    if m.deleted:
+        row["deleted"] = True
+    else:
+        row["text"] = short(message_text(m), MAX_COMMENT_CHARS)
+    return row
+
+
+async def comment_thread(client: IntervalsClient, access: AthleteAccess, activity: Activity) -> list[Message] | None:
+    """The activity's comment thread, oldest first; None when it cannot be read."""
     if activity.icu_chat_id is None:
-        return 0  # no chat was ever opened on it
+        return []  # no chat was ever opened on it
     if not access.allows_scope("CHATS:READ"):
         return None
     try:
         messages = await client.list_activity_messages(activity.id)
     except (errors.UpstreamForbidden, errors.UpstreamNotFound):
         return None
-    return sum(1 for m in messages if not m.deleted)
+    return sorted(messages, key=lambda m: m.id or 0)  # ids grow with time, whatever order they come in
+
+
+def comment_units(thread: list[Message] | None) -> dict[str, str]:
+    if not thread or len(thread) <= MAX_COMMENTS:
+        return {}
+    return {"comments": f"the latest {MAX_COMMENTS} of {len(thread)} messages; summary.comments counts all not deleted"}
 
 
 async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult:
@@ -247,7 +279,7 @@ async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult
     if a.is_strava_stub:
         stub = {"athlete": access.echo(), "id": a.id, "date": day, "unavailable": STRAVA_NOTE}
         return ToolResult(data=stub, text=f"{access.name}: activity {a.id} on {day} came from Strava; {STRAVA_NOTE}")
-    comments = await comment_count(client, access, a)
+    thread = await comment_thread(client, access, a)
     sport = a.type
     ivs = a.icu_intervals or []
     work = [iv for iv in ivs if (iv.type or "").upper() == "WORK"]
@@ -279,7 +311,7 @@ async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult
         "temp_c": a.average_weather_temp,
         "rpe": a.icu_rpe,
         "feel": a.feel,
-        "comments": comments,
+        "comments": None if thread is None else sum(1 for m in thread if not m.deleted),
         "planned_event_id": a.paired_event_id,
         "work_intervals": len(work) or None,
         "work_time": present.hms(sum(iv.moving_time or 0 for iv in work)) if work else None,
@@ -293,7 +325,8 @@ async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult
             "summary": summary,
             "intervals": table([interval_row(iv, sport) for iv in ivs[:MAX_INTERVALS]]),
             "zones": activity_zones(a),
-            "units": DETAIL_UNITS,
+            "comments": [comment_row(m, access.timezone or "UTC") for m in (thread or [])[-MAX_COMMENTS:]],
+            "units": {**DETAIL_UNITS, **comment_units(thread)},
         }
     )
     bits = [f"{sport} '{a.name}' {day}", present.hms(a.moving_time) or ""]
