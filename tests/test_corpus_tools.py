@@ -457,18 +457,26 @@ async def test_it_gives_the_comments_themselves_in_the_detail(urls: Urls) -> Non
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="#14: run detail labels cadence in rpm and intensity as % of FTP")
 async def test_it_labels_run_cadence_and_intensity_for_a_run(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_activity_detail", {"activity_id": "i91000001"})
     assert "cadence_rpm" not in data["summary"]  # 82 is strides (steps / 2) per minute, not revolutions
     assert "FTP" not in data["units"].get("intensity_pct", "")  # no power: intensity is of LTHR (HRSS load)
+    assert data["summary"]["cadence_spm"] == 165  # average_cadence 82.40117 strides = 164.8 steps a minute
+    assert data["units"]["intensity_pct"] == "% of threshold HR (LTHR)"
+    swim, _ = await answer(urls.kiri, "get_activity_detail", {"activity_id": "i91000004"})
+    assert swim["summary"]["strokes_per_min"] == 22  # average_cadence 22.40981
+    assert not {"cadence_rpm", "cadence_spm"} & set(swim["summary"])
+    assert "FTP" not in swim["units"]["intensity_pct"]  # hr_load 28 = icu_training_load (pace_load 69 unused)
 
 
-@pytest.mark.xfail(strict=True, reason="#14: get_activity_detail does not say the load is HR-based")
 async def test_it_says_the_run_load_comes_from_heart_rate(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_activity_detail", {"activity_id": "i91000001"})
     # hr_load 61 = icu_training_load, hr_load_type HRSS, power_load and pace_load null
     assert re.search(r"HRSS|HR[- ]based|heart[- ]rate[- ]based|from heart rate", flat(data), re.IGNORECASE)
+    assert data["summary"]["load_from"] == "heart rate (HRSS)"
+    # The ride's recording (a subset) has no power_load/hr_load/pace_load: the basis is unknown, not guessed.
+    ride, _ = await answer(urls.kiri, "get_activity_detail", {"activity_id": "i91000021"})
+    assert ("load_from" not in ride["summary"], ride["units"]["intensity_pct"]) == (True, "% of threshold")
 
 
 async def test_it_computes_metrics_from_the_recorded_run_streams(urls: Urls) -> None:

@@ -25,6 +25,11 @@ def mara_url(product: ServerThread, sandbox: Sandbox) -> str:
     return mcp_url(product, make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox))
 
 
+@pytest.fixture
+def diego_url(product: ServerThread, sandbox: Sandbox) -> str:
+    return mcp_url(product, make_athlete("diego@example.com", athlete_id=DIEGO, sandbox=sandbox))
+
+
 def recent(sandbox: Sandbox, athlete_id: str, days: int = 21) -> list[dict[str, Any]]:
     today = sandbox.state.today
     return list(
@@ -66,6 +71,29 @@ async def test_it_summarises_an_activity_with_its_intervals_and_zones(mara_url: 
         assert data["summary"]["feel"] == raw["feel"]
     assert data["summary"]["planned_event_id"] == raw.get("paired_event_id")
     assert "feel" in data["units"] and "1 strong" in data["units"]["feel"]
+
+
+async def test_it_labels_load_intensity_and_cadence_in_each_sports_own_terms(
+    mara_url: str, diego_url: str, sandbox: Sandbox
+) -> None:
+    raw = interval_ride(sandbox)
+    ride = await ok(mara_url, "get_activity_detail", {"activity_id": raw["id"]})
+    assert raw["power_load"] == raw["icu_training_load"]  # the sandbox bases a power ride's load on power
+    assert (ride["summary"]["load_from"], ride["units"]["intensity_pct"]) == ("power", "% of FTP")
+    assert ride["summary"]["cadence_rpm"] == round(raw["average_cadence"])
+    # A run whose load is its hr_load (the sandbox's choice when there is HR), told from its pace_load.
+    run = next(
+        a
+        for a in recent(sandbox, DIEGO, 28)
+        if a.get("type") == "Run" and a.get("average_cadence") and a.get("hr_load") != a.get("pace_load")
+    )
+    assert run["hr_load"] == run["icu_training_load"] and run["hr_load_type"] == "HR_ZONES"
+    data = await ok(diego_url, "get_activity_detail", {"activity_id": run["id"]})
+    assert data["summary"]["load_from"] == "heart rate (time in HR zones)"
+    assert data["units"]["intensity_pct"] == "% of threshold HR (LTHR)"
+    assert "cadence_rpm" not in data["summary"]
+    # The sandbox writes run cadence in steps (160-176), not strides as the recorded run (82): kept as it is.
+    assert data["summary"]["cadence_spm"] == round(run["average_cadence"]) >= 120
 
 
 async def test_it_counts_the_comments_on_an_activity(mara_url: str, sandbox: Sandbox) -> None:

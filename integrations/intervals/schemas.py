@@ -151,6 +151,8 @@ class Activity(_Lenient):
     power_load: float | None = None
     hr_load: float | None = None
     pace_load: float | None = None
+    hr_load_type: str | None = None  # AVG_HR | HR_ZONES | HRSS
+    pace_load_type: str | None = None  # SWIM | RUN
     trimp: float | None = None
     session_rpe: float | None = None
     icu_zone_times: list[ZoneTime] | None = None

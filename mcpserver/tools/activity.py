@@ -158,12 +158,15 @@ class DetailSummary(BaseModel):
     ftp_w: int | None = None
     intensity_pct: int | None = None
     load: int | None = None
+    load_from: str | None = None
     variability_index: float | None = None
     efficiency_factor: float | None = None
     decoupling_pct: float | None = None
     avg_hr_bpm: int | None = None
     max_hr_bpm: int | None = None
     cadence_rpm: int | None = None
+    cadence_spm: int | None = None
+    strokes_per_min: int | None = None
     temp_c: float | None = None
     rpe: int | None = None
     feel: int | None = None
@@ -194,12 +197,66 @@ class DetailOutput(BaseModel):
 
 
 DETAIL_UNITS = {
+    "figures": "Intervals.icu's own",
     "load": "1 h at threshold = 100",
-    "intensity_pct": "% of FTP",
     "decoupling_pct": "HR drift, < 5% = steady",
     "feel": "1 strong - 5 weak",
     "rpe": "1-10",
 }
+# What intensity is a % of, by what Intervals based the load on (its intensity is that load's).
+INTENSITY_OF = {"power": "% of FTP", "hr": "% of threshold HR (LTHR)", "pace": "% of threshold pace"}
+LOAD_FROM = {"power": "power", "hr": "heart rate", "pace": "pace"}
+HR_LOAD_TYPES = {"HRSS": "HRSS", "AVG_HR": "average HR", "HR_ZONES": "time in HR zones"}
+STROKE_SPORTS = ("Swim", "Row", "Kayak", "Canoe", "Paddl")
+FOOT_SPORTS = ("Run", "Walk", "Hike")
+
+
+def load_basis(a: Activity) -> str | None:
+    """Which of power, heart rate or pace Intervals based the activity's load on: the one whose load it is.
+
+    Intervals computes each it can (power_load, hr_load, pace_load) and takes the first of the sport's
+    load order as icu_training_load: a run without power has hr_load 61 = icu_training_load (HRSS). Should
+    two be equal, power goes before HR before pace (Intervals' default order), whichever the sport's order
+    was: the load is the same number either way.
+    """
+    if a.icu_training_load is None:
+        return None
+    for basis, value in (("power", a.power_load), ("hr", a.hr_load), ("pace", a.pace_load)):
+        if value is not None and round(value) == round(a.icu_training_load):
+            return basis
+    return None
+
+
+def load_from(a: Activity, basis: str | None) -> str | None:
+    if basis == "hr" and a.hr_load_type in HR_LOAD_TYPES:
+        return f"heart rate ({HR_LOAD_TYPES[a.hr_load_type]})"
+    if basis == "pace" and a.pace_load_type:
+        return f"pace ({a.pace_load_type.lower()} pace)"
+    return LOAD_FROM.get(basis or "")
+
+
+def cadence(a: Activity) -> dict[str, int | None]:
+    """Average cadence in the sport's own unit: rpm on a bike, steps/min on foot, strokes/min in water."""
+    value = a.average_cadence
+    sport = a.type or ""
+    if not value:
+        return {}
+    if any(w in sport for w in STROKE_SPORTS):
+        return {"strokes_per_min": present.rnd(value)}
+    if any(w in sport for w in FOOT_SPORTS):
+        # Recorded per stride (a left-right pair, as FIT files count it): 82 is 164 steps a minute. An
+        # average of 120 or more was already counted in steps.
+        return {"cadence_spm": present.rnd(value * 2 if value < 120 else value)}
+    return {"cadence_rpm": present.rnd(value)}
+
+
+def detail_units(a: Activity, basis: str | None, thread: list[Message] | None) -> dict[str, str]:
+    units = {**DETAIL_UNITS, "intensity_pct": INTENSITY_OF.get(basis or "", "% of threshold")}
+    if thread and len(thread) > MAX_COMMENTS:
+        units["comments"] = (
+            f"the latest {MAX_COMMENTS} of {len(thread)} messages; summary.comments counts all not deleted"
+        )
+    return units
 
 
 def window(start: date, end: date) -> str:
@@ -265,12 +322,6 @@ async def comment_thread(client: IntervalsClient, access: AthleteAccess, activit
     return sorted(messages, key=lambda m: m.id or 0)  # ids grow with time, whatever order they come in
 
 
-def comment_units(thread: list[Message] | None) -> dict[str, str]:
-    if not thread or len(thread) <= MAX_COMMENTS:
-        return {}
-    return {"comments": f"the latest {MAX_COMMENTS} of {len(thread)} messages; summary.comments counts all not deleted"}
-
-
 async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult:
     access = call.athlete(args.athlete)
     client = access.client()
@@ -280,6 +331,7 @@ async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult
         stub = {"athlete": access.echo(), "id": a.id, "date": day, "unavailable": STRAVA_NOTE}
         return ToolResult(data=stub, text=f"{access.name}: activity {a.id} on {day} came from Strava; {STRAVA_NOTE}")
     thread = await comment_thread(client, access, a)
+    basis = load_basis(a)
     sport = a.type
     ivs = a.icu_intervals or []
     work = [iv for iv in ivs if (iv.type or "").upper() == "WORK"]
@@ -302,12 +354,13 @@ async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult
         "ftp_w": present.rnd(a.icu_ftp),
         "intensity_pct": present.rnd(a.icu_intensity),
         "load": present.rnd(a.icu_training_load),
+        "load_from": load_from(a, basis),
         "variability_index": present.rnd(a.icu_variability_index, 2),
         "efficiency_factor": present.rnd(a.icu_efficiency_factor, 2),
         "decoupling_pct": present.rnd(a.decoupling, 1),
         "avg_hr_bpm": present.rnd(a.average_heartrate),
         "max_hr_bpm": present.rnd(a.max_heartrate),
-        "cadence_rpm": present.rnd(a.average_cadence),
+        **cadence(a),
         "temp_c": a.average_weather_temp,
         "rpe": a.icu_rpe,
         "feel": a.feel,
@@ -326,7 +379,7 @@ async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult
             "intervals": table([interval_row(iv, sport) for iv in ivs[:MAX_INTERVALS]]),
             "zones": activity_zones(a),
             "comments": [comment_row(m, access.timezone or "UTC") for m in (thread or [])[-MAX_COMMENTS:]],
-            "units": {**DETAIL_UNITS, **comment_units(thread)},
+            "units": detail_units(a, basis, thread),
         }
     )
     bits = [f"{sport} '{a.name}' {day}", present.hms(a.moving_time) or ""]
