@@ -132,17 +132,33 @@ async def test_it_computes_metrics_from_the_streams_without_returning_them(mara_
     raw = interval_ride(sandbox)
     streams = streams_of(sandbox, raw["id"])
     data = await ok(mara_url, "get_extended_metrics", {"activity_id": raw["id"]})
-    assert data["metrics"]["decoupling_pct"] == round(
-        analysis.decoupling(streams["watts"], streams["heartrate"]) or 0, 1
-    )
-    assert data["metrics"]["efficiency_factor"] == round(
-        analysis.efficiency_factor(streams["watts"], streams["heartrate"]) or 0, 2
-    )
-    assert data["metrics"]["norm_power_w"] == round(analysis.normalized_power(streams["watts"]) or 0)
+    # Computed from the streams: what Intervals.icu has no figure for (average HR, best efforts).
+    assert data["metrics"]["avg_hr_bpm"] == round(analysis.average_hr(streams["heartrate"], streams["time"]) or 0)
     five_min = next(e for e in data["best_efforts"] if e["over"] == "5m")
-    assert five_min["power_w"] == round(analysis.best_efforts(streams["watts"], [300])[300].value)
+    assert five_min["power_w"] == round(analysis.best_efforts(streams["watts"], [300], streams["time"])[300].value)
     assert "profile" not in data
     assert len(str(data)) < 4000, "metrics, not streams"
+
+
+async def test_it_gives_the_same_np_and_decoupling_as_the_detail_and_says_whose_they_are(
+    mara_url: str, sandbox: Sandbox
+) -> None:
+    # Issue #14: the detail said NP 215 W and decoupling 6.2 % (Intervals.icu's), the metrics 204 W and 4.4 %
+    # (computed here from the streams) for the same ride. One figure each now: Intervals', named as such.
+    raw = next(
+        a for a in recent(sandbox, MARA, 42) if a.get("decoupling") is not None and a.get("icu_weighted_avg_watts")
+    )
+    detail = await ok(mara_url, "get_activity_detail", {"activity_id": raw["id"]})
+    metrics = (await ok(mara_url, "get_extended_metrics", {"activity_id": raw["id"]}))["metrics"]
+    for key in ("norm_power_w", "decoupling_pct", "variability_index", "efficiency_factor", "avg_power_w"):
+        assert metrics[key] == detail["summary"][key], key
+        assert key in metrics["from_intervals"], key
+    assert (metrics["norm_power_w"], metrics["decoupling_pct"]) == (
+        round(raw["icu_weighted_avg_watts"]),
+        round(raw["decoupling"], 1),
+    )
+    assert "avg_hr_bpm" not in metrics["from_intervals"]  # computed from the streams
+    assert "Intervals.icu" in detail["units"]["figures"]
 
 
 async def test_it_adds_a_bounded_profile_only_when_asked(mara_url: str, sandbox: Sandbox) -> None:

@@ -235,28 +235,29 @@ def load_from(a: Activity, basis: str | None) -> str | None:
     return LOAD_FROM.get(basis or "")
 
 
-def cadence(a: Activity) -> dict[str, int | None]:
+def cadence(a: Activity) -> dict[str, int]:
     """Average cadence in the sport's own unit: rpm on a bike, steps/min on foot, strokes/min in water."""
     value = a.average_cadence
     sport = a.type or ""
     if not value:
         return {}
     if any(w in sport for w in STROKE_SPORTS):
-        return {"strokes_per_min": present.rnd(value)}
+        return {"strokes_per_min": round(value)}
     if any(w in sport for w in FOOT_SPORTS):
         # Recorded per stride (a left-right pair, as FIT files count it): 82 is 164 steps a minute. An
         # average of 120 or more was already counted in steps.
-        return {"cadence_spm": present.rnd(value * 2 if value < 120 else value)}
-    return {"cadence_rpm": present.rnd(value)}
+        return {"cadence_spm": round(value * 2 if value < 120 else value)}
+    return {"cadence_rpm": round(value)}
 
 
-def detail_units(a: Activity, basis: str | None, thread: list[Message] | None) -> dict[str, str]:
+def detail_units(shown: set[str], basis: str | None, thread: list[Message] | None) -> dict[str, str]:
+    """The legend of the fields `shown` (no legend for a field the answer does not have)."""
     units = {**DETAIL_UNITS, "intensity_pct": INTENSITY_OF.get(basis or "", "% of threshold")}
     if thread and len(thread) > MAX_COMMENTS:
         units["comments"] = (
             f"the latest {MAX_COMMENTS} of {len(thread)} messages; summary.comments counts all not deleted"
         )
-    return units
+    return {k: v for k, v in units.items() if k in shown or k == "figures"}
 
 
 def window(start: date, end: date) -> str:
@@ -379,9 +380,9 @@ async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult
             "intervals": table([interval_row(iv, sport) for iv in ivs[:MAX_INTERVALS]]),
             "zones": activity_zones(a),
             "comments": [comment_row(m, access.timezone or "UTC") for m in (thread or [])[-MAX_COMMENTS:]],
-            "units": detail_units(a, basis, thread),
         }
     )
+    data["units"] = detail_units({*data["summary"], *data.get("intervals", {}).get("columns", [])}, basis, thread)
     bits = [f"{sport} '{a.name}' {day}", present.hms(a.moving_time) or ""]
     if a.icu_training_load is not None:
         bits.append(f"load {round(a.icu_training_load)}")
