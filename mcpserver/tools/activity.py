@@ -401,8 +401,7 @@ register(
         name="get_activity_detail",
         title="Activity detail",
         description=(
-            "One activity (id from get_training_history): summary, work/recovery intervals, zone times, RPE/feel, "
-            "comments."
+            "One activity (id from get_training_history): summary, intervals, zone times, RPE/feel, comments."
         ),
         input_model=ActivityInput,
         output_model=DetailOutput,

@@ -82,14 +82,12 @@ class MetricsOutput(BaseModel):
 
 
 UNITS = {
-    "from_intervals": "figures as Intervals.icu computed them (and get_activity_detail shows them); the rest "
-    "Threshold computed from the streams",
+    "from_intervals": "Intervals.icu's own figures, as in get_activity_detail; the rest computed here from the streams",
     "decoupling_pct": "output per heartbeat lost from 1st to 2nd half (HR drift); < 5% = aerobically steady",
     "efficiency_factor": "normalised power W (or speed m/min without power) per bpm",
     "variability_index": "normalised / average power; ~1.0 = steady",
     "hr_dropout": "recorded time with no heart rate (strap read 0), left out of every HR figure",
-    "best_efforts": "best within this activity, never across a recording stop; starts_at (hr_starts_at if the "
-    "best HR is elsewhere) = elapsed h:mm:ss",
+    "best_efforts": "within this activity, between recording stops; starts_at, hr_starts_at: elapsed h:mm:ss",
     "zones": "time per zone from the streams (zones with no time omitted)",
 }
 
