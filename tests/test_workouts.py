@@ -356,6 +356,14 @@ def test_it_resolves_a_power_zone_target_as_intervals_does() -> None:
     assert (pct_watts(90, 225), pct_watts(76, 231)) == (203, 176)  # 202.5, 175.56
 
 
+def test_it_shows_targets_in_the_watts_intervals_resolves() -> None:
+    from mcpserver.tools.events import Rendering, describe_step
+
+    r = Rendering(Thresholds(ftp=225, power_zones=(55, 75, 90, 105, 120, 150, 999)), "/km")
+    assert describe_step(one_step("- 10m 90%"), r) == "10m 90% FTP (203 W)"  # 202.5 half up, not to even (202)
+    assert describe_step(one_step("- 10m Z2"), r) == "10m Z2 (126-169 W)"  # 56 % = 126, 75 % = 168.75
+
+
 def test_it_converts_watts_with_ftp() -> None:
     m = workout_metrics(parse_workout("- 30m 200w"), "Ride", FTP250)
     # 200 / 250 = 80%; load = 0.5 h * 0.64 * 100 = 32

@@ -112,9 +112,7 @@ def _zones_text(bounds: Sequence[float], target: Target, scale: float, unit: str
 def _power(target: Target, r: Rendering, ramp: bool) -> str:
     ftp = r.t.ftp
     if target.kind == "%ftp":
-        watts = (
-            f" ({_span(round(target.low * ftp / 100), round(target.high * ftp / 100), ramp, '{} W')})" if ftp else ""
-        )
+        watts = f" ({_span(pct_watts(target.low, ftp), pct_watts(target.high, ftp), ramp, '{} W')})" if ftp else ""
         return _span(target.low, target.high, ramp, "{}% FTP") + watts
     if target.kind == "w":
         return _span(target.low, target.high, ramp, "{} W")
