@@ -48,7 +48,8 @@ _SAFE_NAMES = """
     sex connected profile summary last_2_weeks next_2_weeks races in_days priority skipped errors status
     event before logged previous undone entry_id tool result restore saved private private_notes tools
     selected is_default hidden_data via owner role athletes quiet calendar added changed removed
-    soreness stress mood motivation injury scales baseline untrusted by athlete_id confirm
+    soreness stress mood motivation injury scales baseline untrusted athlete_id confirm
+    by deleted load_from cadence_spm strokes_per_min figures hr_dropout from_intervals hr_starts_at
 """
 
 # Field names as the answers spell them -> the classes the field's value may reveal.

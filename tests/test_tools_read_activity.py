@@ -25,6 +25,11 @@ def mara_url(product: ServerThread, sandbox: Sandbox) -> str:
     return mcp_url(product, make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox))
 
 
+@pytest.fixture
+def diego_url(product: ServerThread, sandbox: Sandbox) -> str:
+    return mcp_url(product, make_athlete("diego@example.com", athlete_id=DIEGO, sandbox=sandbox))
+
+
 def recent(sandbox: Sandbox, athlete_id: str, days: int = 21) -> list[dict[str, Any]]:
     today = sandbox.state.today
     return list(
@@ -68,6 +73,29 @@ async def test_it_summarises_an_activity_with_its_intervals_and_zones(mara_url: 
     assert "feel" in data["units"] and "1 strong" in data["units"]["feel"]
 
 
+async def test_it_labels_load_intensity_and_cadence_in_each_sports_own_terms(
+    mara_url: str, diego_url: str, sandbox: Sandbox
+) -> None:
+    raw = interval_ride(sandbox)
+    ride = await ok(mara_url, "get_activity_detail", {"activity_id": raw["id"]})
+    assert raw["power_load"] == raw["icu_training_load"]  # the sandbox bases a power ride's load on power
+    assert (ride["summary"]["load_from"], ride["units"]["intensity_pct"]) == ("power", "% of FTP")
+    assert ride["summary"]["cadence_rpm"] == round(raw["average_cadence"])
+    # A run whose load is its hr_load (the sandbox's choice when there is HR), told from its pace_load.
+    run = next(
+        a
+        for a in recent(sandbox, DIEGO, 28)
+        if a.get("type") == "Run" and a.get("average_cadence") and a.get("hr_load") != a.get("pace_load")
+    )
+    assert run["hr_load"] == run["icu_training_load"] and run["hr_load_type"] == "HR_ZONES"
+    data = await ok(diego_url, "get_activity_detail", {"activity_id": run["id"]})
+    assert data["summary"]["load_from"] == "heart rate (time in HR zones)"
+    assert data["units"]["intensity_pct"] == "% of threshold HR (LTHR)"
+    assert "cadence_rpm" not in data["summary"]
+    # The sandbox writes run cadence in steps (160-176), not strides as the recorded run (82): kept as it is.
+    assert data["summary"]["cadence_spm"] == round(run["average_cadence"]) >= 120
+
+
 async def test_it_counts_the_comments_on_an_activity(mara_url: str, sandbox: Sandbox) -> None:
     with_chat = next(a for a in recent(sandbox, MARA, 14) if a.get("icu_chat_id"))
     messages = upstream(sandbox, MARA, f"/activity/{with_chat['id']}/messages")
@@ -104,17 +132,33 @@ async def test_it_computes_metrics_from_the_streams_without_returning_them(mara_
     raw = interval_ride(sandbox)
     streams = streams_of(sandbox, raw["id"])
     data = await ok(mara_url, "get_extended_metrics", {"activity_id": raw["id"]})
-    assert data["metrics"]["decoupling_pct"] == round(
-        analysis.decoupling(streams["watts"], streams["heartrate"]) or 0, 1
-    )
-    assert data["metrics"]["efficiency_factor"] == round(
-        analysis.efficiency_factor(streams["watts"], streams["heartrate"]) or 0, 2
-    )
-    assert data["metrics"]["norm_power_w"] == round(analysis.normalized_power(streams["watts"]) or 0)
+    # Computed from the streams: what Intervals.icu has no figure for (average HR, best efforts).
+    assert data["metrics"]["avg_hr_bpm"] == round(analysis.average_hr(streams["heartrate"], streams["time"]) or 0)
     five_min = next(e for e in data["best_efforts"] if e["over"] == "5m")
-    assert five_min["power_w"] == round(analysis.best_efforts(streams["watts"], [300])[300].value)
+    assert five_min["power_w"] == round(analysis.best_efforts(streams["watts"], [300], streams["time"])[300].value)
     assert "profile" not in data
     assert len(str(data)) < 4000, "metrics, not streams"
+
+
+async def test_it_gives_the_same_np_and_decoupling_as_the_detail_and_says_whose_they_are(
+    mara_url: str, sandbox: Sandbox
+) -> None:
+    # Issue #14: the detail said NP 215 W and decoupling 6.2 % (Intervals.icu's), the metrics 204 W and 4.4 %
+    # (computed here from the streams) for the same ride. One figure each now: Intervals', named as such.
+    raw = next(
+        a for a in recent(sandbox, MARA, 42) if a.get("decoupling") is not None and a.get("icu_weighted_avg_watts")
+    )
+    detail = await ok(mara_url, "get_activity_detail", {"activity_id": raw["id"]})
+    metrics = (await ok(mara_url, "get_extended_metrics", {"activity_id": raw["id"]}))["metrics"]
+    for key in ("norm_power_w", "decoupling_pct", "variability_index", "efficiency_factor", "avg_power_w"):
+        assert metrics[key] == detail["summary"][key], key
+        assert key in metrics["from_intervals"], key
+    assert (metrics["norm_power_w"], metrics["decoupling_pct"]) == (
+        round(raw["icu_weighted_avg_watts"]),
+        round(raw["decoupling"], 1),
+    )
+    assert "avg_hr_bpm" not in metrics["from_intervals"]  # computed from the streams
+    assert "Intervals.icu" in detail["units"]["figures"]
 
 
 async def test_it_adds_a_bounded_profile_only_when_asked(mara_url: str, sandbox: Sandbox) -> None:

@@ -12,6 +12,8 @@ from integrations.intervals.workouts import (
     format_duration,
     format_pace,
     parse_workout,
+    pct_watts,
+    power_zone_pct,
     render_workout,
     speed_to_pace,
     workout_doc,
@@ -334,6 +336,32 @@ def test_it_resolves_zones_to_their_midpoint() -> None:
     assert custom.intensity == 70.0  # (60 + 80) / 2
     top = workout_metrics(parse_workout("- 1h Z3"), "Ride", Thresholds(ftp=250, power_zones=(60, 80, 999)))
     assert top.intensity == 80.0  # the open top zone resolves to its lower bound
+
+
+def test_it_resolves_a_power_zone_target_as_intervals_does() -> None:
+    # A real workout_doc at FTP 240 with the default zones (freekode/tp2intervals
+    # intervals-events-response.json @722a53f): "Z2" -> `_power` 134-180 W, "Z3-Z4" -> 182-252 W.
+    zones = (55, 75, 90, 105, 120, 150, 999)
+    assert [power_zone_pct(zones, z) for z in (1, 2, 3, 4, 7)] == [
+        (0.0, 55.0),
+        (56.0, 75.0),  # the whole percent after Z1's top, as its zone table's "56% - 75%"
+        (76.0, 90.0),
+        (91.0, 105.0),
+        (151.0, None),  # open top
+    ]
+    assert power_zone_pct(zones, 0) is None and power_zone_pct(zones, 8) is None
+    assert (pct_watts(56, 240), pct_watts(75, 240)) == (134, 180)  # 134.4, 180
+    assert (pct_watts(76, 240), pct_watts(105, 240)) == (182, 252)  # 182.4, 252
+    # Rounded half up, as its single-value targets (40 % at 240 = 96 W is given 93-99 W: 98.88 -> 99)
+    assert (pct_watts(90, 225), pct_watts(76, 231)) == (203, 176)  # 202.5, 175.56
+
+
+def test_it_shows_targets_in_the_watts_intervals_resolves() -> None:
+    from mcpserver.tools.events import Rendering, describe_step
+
+    r = Rendering(Thresholds(ftp=225, power_zones=(55, 75, 90, 105, 120, 150, 999)), "/km")
+    assert describe_step(one_step("- 10m 90%"), r) == "10m 90% FTP (203 W)"  # 202.5 half up, not to even (202)
+    assert describe_step(one_step("- 10m Z2"), r) == "10m Z2 (126-169 W)"  # 56 % = 126, 75 % = 168.75
 
 
 def test_it_converts_watts_with_ftp() -> None:

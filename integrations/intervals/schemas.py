@@ -151,6 +151,8 @@ class Activity(_Lenient):
     power_load: float | None = None
     hr_load: float | None = None
     pace_load: float | None = None
+    hr_load_type: str | None = None  # AVG_HR | HR_ZONES | HRSS
+    pace_load_type: str | None = None  # SWIM | RUN
     trimp: float | None = None
     session_rpe: float | None = None
     icu_zone_times: list[ZoneTime] | None = None
@@ -180,7 +182,9 @@ class Message(_Lenient):
     id: int | None = None
     athlete_id: str | None = None
     type: str | None = None
-    deleted: bool | None = None
+    # When the message was deleted: a date-time in the API (OpenAPI `Message.deleted`, with `deleted_by_id`),
+    # null or absent while it stands. A boolean is taken too, so a simpler answer still parses.
+    deleted: str | bool | None = None
 
 
 class Stream(_Lenient):

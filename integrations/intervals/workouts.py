@@ -144,6 +144,26 @@ class Workout:
 # Small helpers shared with other modules
 
 
+def power_zone_pct(bounds: Sequence[float], zone: int) -> tuple[float, float | None] | None:
+    """Power zone `zone` (1-based) in % of FTP as Intervals.icu resolves a zone target: from the whole
+    percent after the previous zone's top to its own top (`None` for the open top zone).
+
+    With the default bounds Z2 is 56-75 % and Z3 76-90 %: a real workout_doc at FTP 240 resolves "Z2" to
+    `_power` 134-180 W and "Z3-Z4" to 182-252 W, and its zone table reads "56% - 75%". (Planned load is
+    not computed from these: see `_zone_value`.)
+    """
+    if zone < 1 or zone > len(bounds):
+        return None
+    top = float(bounds[zone - 1])
+    low = float(bounds[zone - 2]) + 1 if zone > 1 else 0.0
+    return low, (None if top >= OPEN_ZONE_BOUND else top)
+
+
+def pct_watts(pct: float, ftp: float) -> int:
+    """`pct` % of `ftp` in whole watts, rounded half up as Intervals.icu rounds its `_power` targets."""
+    return math.floor(pct * ftp / 100 + 0.5)
+
+
 def format_duration(seconds: int) -> str:
     """Compact duration: 3900 → "1h05m", 2700 → "45m", 90 → "1m30s", 30 → "30s", 3600 → "1h".
 
@@ -613,6 +633,11 @@ def _zone_value(zone: float, bounds: Sequence[float], floor_from_next: bool = Fa
 
     Zone 1 starts at 0, except for bpm zones (`floor_from_next`) where it is assumed as wide as zone 2.
     An open top zone (bound >= 999) resolves to its lower bound.
+
+    The midpoint is taken from the previous zone's top, not the whole percent after it that
+    `power_zone_pct` shows: it is what matches Intervals' planned load. The real "power test" workout at
+    FTP 240 (10 min each of 10-30 %, 40 %, ramp 10-60 %, Z2, Z3-Z4) has icu_intensity 64.81; midpoints
+    of 55-75 and 75-105 give 64.83, of 56-75 and 76-105 65.19.
     """
     n = int(zone)
     if n < 1 or n > len(bounds):

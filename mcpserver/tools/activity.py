@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 from integrations.intervals import errors
 from integrations.intervals.client import IntervalsClient
-from integrations.intervals.schemas import Activity, Interval
-from integrations.intervals.workouts import OPEN_ZONE_BOUND, format_pace, speed_to_pace
+from integrations.intervals.schemas import Activity, Interval, Message
+from integrations.intervals.workouts import OPEN_ZONE_BOUND, format_pace, pct_watts, power_zone_pct, speed_to_pace
 from mcpserver import present
 from mcpserver.bounds import ShortText
 from mcpserver.catalogue import (
@@ -30,9 +30,12 @@ from mcpserver.catalogue import (
     register,
 )
 from mcpserver.principal import AthleteAccess
+from mcpserver.tools.coach_common import message_name, message_text, message_time, short
 from mcpserver.tools.history import STRAVA_NOTE
 
 MAX_INTERVALS = 40
+MAX_COMMENTS = 10  # the thread's latest comments, in full; summary.comments counts them all
+MAX_COMMENT_CHARS = 300
 
 
 class ActivityInput(AthleteInput):
@@ -85,11 +88,12 @@ def zone_ranges(kind: str, bounds: Sequence[float] | None, threshold: float | No
     if not bounds:
         return []
     out, low = [], 0.0
-    for upper in bounds:
+    for zone, upper in enumerate(bounds, start=1):
         top = None if upper >= OPEN_ZONE_BOUND else upper
         if kind == "power" and threshold:
-            lo_w = round(low * threshold / 100)
-            out.append(f"{lo_w}+ W" if top is None else f"{lo_w}-{round(top * threshold / 100)} W")
+            # As Intervals resolves a zone (and as get_athlete_profile shows it): Z2 from 56 % when Z1 ends at 55.
+            lo_w = pct_watts((power_zone_pct(bounds, zone) or (low, top))[0], threshold)
+            out.append(f"{lo_w}+ W" if top is None else f"{lo_w}-{pct_watts(top, threshold)} W")
         elif kind == "hr":
             out.append(f"{round(low)}+ bpm" if top is None else f"{round(low)}-{round(top)} bpm")
         elif kind == "pace" and threshold:
@@ -166,12 +170,15 @@ class DetailSummary(BaseModel):
     ftp_w: int | None = None
     intensity_pct: int | None = None
     load: int | None = None
+    load_from: str | None = None
     variability_index: float | None = None
     efficiency_factor: float | None = None
     decoupling_pct: float | None = None
     avg_hr_bpm: int | None = None
     max_hr_bpm: int | None = None
     cadence_rpm: int | None = None
+    cadence_spm: int | None = None
+    strokes_per_min: int | None = None
     temp_c: float | None = None
     rpe: int | None = None
     feel: int | None = None
@@ -182,6 +189,13 @@ class DetailSummary(BaseModel):
     intervals_omitted: int | None = None
 
 
+class Comment(BaseModel):
+    at: str | None = None
+    by: str
+    text: str | None = None
+    deleted: bool | None = None
+
+
 class DetailOutput(BaseModel):
     athlete: AthleteEcho
     id: str
@@ -190,16 +204,72 @@ class DetailOutput(BaseModel):
     summary: DetailSummary | None = None
     intervals: Table | None = None
     zones: dict[str, list[str]] | None = None
+    comments: list[Comment] | None = None
     units: dict[str, str] | None = None
 
 
 DETAIL_UNITS = {
+    "figures": "Intervals.icu's own",
     "load": "1 h at threshold = 100",
-    "intensity_pct": "% of FTP",
     "decoupling_pct": "HR drift, < 5% = steady",
     "feel": "1 strong - 5 weak",
     "rpe": "1-10",
 }
+# What intensity is a % of, by what Intervals based the load on (its intensity is that load's).
+INTENSITY_OF = {"power": "% of FTP", "hr": "% of threshold HR (LTHR)", "pace": "% of threshold pace"}
+LOAD_FROM = {"power": "power", "hr": "heart rate", "pace": "pace"}
+HR_LOAD_TYPES = {"HRSS": "HRSS", "AVG_HR": "average HR", "HR_ZONES": "time in HR zones"}
+STROKE_SPORTS = ("Swim", "Row", "Kayak", "Canoe", "Paddl")
+FOOT_SPORTS = ("Run", "Walk", "Hike")
+
+
+def load_basis(a: Activity) -> str | None:
+    """Which of power, heart rate or pace Intervals based the activity's load on: the one whose load it is.
+
+    Intervals computes each it can (power_load, hr_load, pace_load) and takes the first of the sport's
+    load order as icu_training_load: a run without power has hr_load 61 = icu_training_load (HRSS). Should
+    two be equal, power goes before HR before pace (Intervals' default order), whichever the sport's order
+    was: the load is the same number either way.
+    """
+    if a.icu_training_load is None:
+        return None
+    for basis, value in (("power", a.power_load), ("hr", a.hr_load), ("pace", a.pace_load)):
+        if value is not None and round(value) == round(a.icu_training_load):
+            return basis
+    return None
+
+
+def load_from(a: Activity, basis: str | None) -> str | None:
+    if basis == "hr" and a.hr_load_type in HR_LOAD_TYPES:
+        return f"heart rate ({HR_LOAD_TYPES[a.hr_load_type]})"
+    if basis == "pace" and a.pace_load_type:
+        return f"pace ({a.pace_load_type.lower()} pace)"
+    return LOAD_FROM.get(basis or "")
+
+
+def cadence(a: Activity) -> dict[str, int]:
+    """Average cadence in the sport's own unit: rpm on a bike, steps/min on foot, strokes/min in water."""
+    value = a.average_cadence
+    sport = a.type or ""
+    if not value:
+        return {}
+    if any(w in sport for w in STROKE_SPORTS):
+        return {"strokes_per_min": round(value)}
+    if any(w in sport for w in FOOT_SPORTS):
+        # Recorded per stride (a left-right pair, as FIT files count it): 82 is 164 steps a minute. An
+        # average of 120 or more was already counted in steps.
+        return {"cadence_spm": round(value * 2 if value < 120 else value)}
+    return {"cadence_rpm": round(value)}
+
+
+def detail_units(shown: set[str], basis: str | None, thread: list[Message] | None) -> dict[str, str]:
+    """The legend of the fields `shown` (no legend for a field the answer does not have)."""
+    units = {**DETAIL_UNITS, "intensity_pct": INTENSITY_OF.get(basis or "", "% of threshold")}
+    if thread and len(thread) > MAX_COMMENTS:
+        units["comments"] = (
+            f"the latest {MAX_COMMENTS} of {len(thread)} messages; summary.comments counts all not deleted"
+        )
+    return {k: v for k, v in units.items() if k in shown or k == "figures"}
 
 
 def window(start: date, end: date) -> str:
@@ -238,16 +308,31 @@ def day_and_time(activity: Activity) -> tuple[str, str | None]:
     return present.day_label(local.date()), local.strftime("%H:%M")
 
 
-async def comment_count(client: IntervalsClient, access: AthleteAccess, activity: Activity) -> int | None:
+def comment_row(m: Message, tz_name: str) -> dict[str, Any]:
+    """One comment: its author, when (athlete-local) and its text; a deleted one is marked, its text gone."""
+    when = present.parse_local(message_time(m))
+    if when is not None and when.tzinfo is not None:
+        when = when.astimezone(present.zone(tz_name))
+    row: dict[str, Any] = {"at": f"{present.day_label(when.date())} {when:%H:%M}" if when else None}
+    row["by"] = message_name(m)
+    if m.deleted:
+        row["deleted"] = True
+    else:
+        row["text"] = short(message_text(m), MAX_COMMENT_CHARS)
+    return row
+
+
+async def comment_thread(client: IntervalsClient, access: AthleteAccess, activity: Activity) -> list[Message] | None:
+    """The activity's comment thread, oldest first; None when it cannot be read."""
     if activity.icu_chat_id is None:
-        return 0  # no chat was ever opened on it
+        return []  # no chat was ever opened on it
     if not access.allows_scope("CHATS:READ"):
         return None
     try:
         messages = await client.list_activity_messages(activity.id)
     except (errors.UpstreamForbidden, errors.UpstreamNotFound):
         return None
-    return sum(1 for m in messages if not m.deleted)
+    return sorted(messages, key=lambda m: m.id or 0)  # ids grow with time, whatever order they come in
 
 
 async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult:
@@ -259,7 +344,8 @@ async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult
         stub = {"athlete": access.echo(), "id": a.id, "date": day, "unavailable": STRAVA_NOTE}
         text = f"{present.fence(access.name)}: activity {a.id} on {day} came from Strava; {STRAVA_NOTE}"
         return ToolResult(data=stub, text=text)
-    comments = await comment_count(client, access, a)
+    thread = await comment_thread(client, access, a)
+    basis = load_basis(a)
     sport = a.type
     ivs = a.icu_intervals or []
     work = [iv for iv in ivs if (iv.type or "").upper() == "WORK"]
@@ -282,16 +368,17 @@ async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult
         "ftp_w": present.rnd(a.icu_ftp),
         "intensity_pct": present.rnd(a.icu_intensity),
         "load": present.rnd(a.icu_training_load),
+        "load_from": load_from(a, basis),
         "variability_index": present.rnd(a.icu_variability_index, 2),
         "efficiency_factor": present.rnd(a.icu_efficiency_factor, 2),
         "decoupling_pct": present.rnd(a.decoupling, 1),
         "avg_hr_bpm": present.rnd(a.average_heartrate),
         "max_hr_bpm": present.rnd(a.max_heartrate),
-        "cadence_rpm": present.rnd(a.average_cadence),
+        **cadence(a),
         "temp_c": a.average_weather_temp,
         "rpe": a.icu_rpe,
         "feel": a.feel,
-        "comments": comments,
+        "comments": None if thread is None else sum(1 for m in thread if not m.deleted),
         "planned_event_id": a.paired_event_id,
         "work_intervals": len(work) or None,
         "work_time": present.hms(sum(iv.moving_time or 0 for iv in work)) if work else None,
@@ -305,9 +392,10 @@ async def get_activity_detail(call: ToolCall, args: ActivityInput) -> ToolResult
             "summary": summary,
             "intervals": table([interval_row(iv, sport) for iv in ivs[:MAX_INTERVALS]]),
             "zones": activity_zones(a),
-            "units": DETAIL_UNITS,
+            "comments": [comment_row(m, access.timezone or "UTC") for m in (thread or [])[-MAX_COMMENTS:]],
         }
     )
+    data["units"] = detail_units({*data["summary"], *data.get("intervals", {}).get("columns", [])}, basis, thread)
     bits = [f"{sport} {present.fence(a.name)} {day}", present.hms(a.moving_time) or ""]
     if a.icu_training_load is not None:
         bits.append(f"load {round(a.icu_training_load)}")
@@ -326,8 +414,7 @@ register(
         name="get_activity_detail",
         title="Activity detail",
         description=(
-            "One activity (id from get_training_history): summary, work/recovery intervals, zone times, RPE/feel, "
-            "comments."
+            "One activity (id from get_training_history): summary, intervals, zone times, RPE/feel, comments."
         ),
         input_model=ActivityInput,
         output_model=DetailOutput,

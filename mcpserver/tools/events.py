@@ -28,6 +28,8 @@ from integrations.intervals.workouts import (
     format_duration,
     format_pace,
     parse_workout,
+    pct_watts,
+    power_zone_pct,
     speed_to_pace,
 )
 from mcpserver import present
@@ -110,14 +112,20 @@ def _zones_text(bounds: Sequence[float], target: Target, scale: float, unit: str
 def _power(target: Target, r: Rendering, ramp: bool) -> str:
     ftp = r.t.ftp
     if target.kind == "%ftp":
-        watts = (
-            f" ({_span(round(target.low * ftp / 100), round(target.high * ftp / 100), ramp, '{} W')})" if ftp else ""
-        )
+        watts = f" ({_span(pct_watts(target.low, ftp), pct_watts(target.high, ftp), ramp, '{} W')})" if ftp else ""
         return _span(target.low, target.high, ramp, "{}% FTP") + watts
     if target.kind == "w":
         return _span(target.low, target.high, ramp, "{} W")
     zones = _span(target.low, target.high, ramp, "Z{}")
-    return zones + (_zones_text(r.t.power_zones or DEFAULT_POWER_ZONES, target, ftp / 100, "W") if ftp else "")
+    bounds = r.t.power_zones or DEFAULT_POWER_ZONES
+    lo, hi = power_zone_pct(bounds, int(target.low)), power_zone_pct(bounds, int(target.high))
+    if not ftp or lo is None or hi is None:
+        return zones
+    # As Intervals resolves the step's `_power`: "Z3" at FTP 231 is 76-90 % = 176-208 W.
+    top = hi[1]
+    return zones + (
+        f" ({pct_watts(lo[0], ftp)}+ W)" if top is None else f" ({pct_watts(lo[0], ftp)}-{pct_watts(top, ftp)} W)"
+    )
 
 
 def _hr(target: Target, r: Rendering, ramp: bool) -> str:

@@ -8,7 +8,7 @@ from pydantic import BaseModel
 
 from integrations.intervals import errors
 from integrations.intervals.schemas import SportSettings
-from integrations.intervals.workouts import format_pace, speed_to_pace
+from integrations.intervals.workouts import format_pace, pct_watts, power_zone_pct, speed_to_pace
 from mcpserver import present
 from mcpserver.catalogue import AthleteEcho, AthleteInput, ToolCall, ToolResult, ToolSpec, Untrusted, register
 
@@ -21,6 +21,7 @@ PACE_UNITS = {
     "SECS_400M": "/400m",
     "SECS_250M": "/250m",
 }
+NO_SPORTS = "no sport settings in Intervals.icu, so no thresholds or zones"
 OPEN_ENDED = 900  # Intervals writes the last zone's upper bound as e.g. 999 (% or bpm): "and above"
 
 
@@ -53,7 +54,7 @@ class ProfileOutput(BaseModel):
     resting_hr_bpm: int | None = None
     location: Untrusted | None = None
     connected: list[str] | None = None
-    sports: list[SportProfile]
+    sports: list[SportProfile] | None = None  # absent: the athlete has no sport settings in Intervals.icu
     units: dict[str, str]
 
 
@@ -69,17 +70,14 @@ def _names(names: list[str] | None, i: int) -> dict[str, object]:
 def _power_zones(s: SportSettings) -> list[dict[str, object]] | None:
     if not s.power_zones or not s.ftp:
         return None
-    out, low = [], 0.0
-    for i, upper in enumerate(s.power_zones):
-        top = None if upper >= OPEN_ENDED else upper
-        watts = (
-            f"{round(low * s.ftp / 100)}+ W"
-            if top is None
-            else f"{round(low * s.ftp / 100)}-{round(top * s.ftp / 100)} W"
-        )
+    out = []
+    for i in range(len(s.power_zones)):
+        span = power_zone_pct(s.power_zones, i + 1)
+        assert span is not None  # i + 1 is a zone of these bounds
+        low, top = span
+        watts = f"{pct_watts(low, s.ftp)}+ W" if top is None else f"{pct_watts(low, s.ftp)}-{pct_watts(top, s.ftp)} W"
         pct = f"{low:g}%+" if top is None else f"{low:g}-{top:g}%"
         out.append({**_names(s.power_zone_names, i), "range": watts, "pct": pct + " FTP"})
-        low = upper
     return out
 
 
@@ -183,7 +181,8 @@ async def get_athlete_profile(call: ToolCall, args: ProfileInput) -> ToolResult:
             unit = PACE_UNITS.get(s.pace_units or "", "/km")
             bits.append(f"threshold pace {format_pace(speed_to_pace(s.threshold_pace, unit), unit)}")
         parts.append(f"{'/'.join(s.types[:2]) or 'sport'}: " + ", ".join(b for b in bits if b))
-    text = f"{present.fence(access.name)} ({echo['timezone']}): " + "; ".join(parts)
+    # An athlete who never set up a sport has no thresholds or zones: say so rather than an empty list.
+    text = f"{present.fence(access.name)} ({echo['timezone']}): " + ("; ".join(parts) or NO_SPORTS)
     return ToolResult(data=data, text=text)  # type: ignore[arg-type]
 
 
