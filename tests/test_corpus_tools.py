@@ -223,7 +223,7 @@ async def test_it_shows_the_recorded_thresholds_and_zones_in_the_profile(urls: U
 async def test_it_answers_the_profile_of_an_athlete_with_no_sport_settings(urls: Urls) -> None:
     result = await call(urls.ravi, "get_athlete_profile", {})
     assert not result.is_error, result.content
-    data = dict(result.structured_content or {})
+    data = plain(dict(result.structured_content or {}))
     assert data["athlete"] == {"id": RAVI, "name": "Ravi Menon", "timezone": TIMEZONE}
     assert not data.get("sports")  # no sport settings: no thresholds or zones, and no crash
     assert "no sport settings" in str(result.content[0].text)  # said, not an empty answer
