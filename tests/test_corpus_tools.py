@@ -313,7 +313,6 @@ async def test_it_says_a_strava_import_has_no_details_rather_than_zero(urls: Url
     assert detail["date"] == "Sat 2019-05-04" and "summary" not in detail and "Strava" in detail["unavailable"]
 
 
-@pytest.mark.xfail(strict=True, reason="#14: history totals say '0.0 km' when no activity had a distance")
 async def test_it_says_no_distance_was_recorded_instead_of_zero_km(urls: Urls) -> None:
     # 2026-07-27 .. 08-14: the ride (subset without distance), the manual strength session and the track
     # ride record no distance at all.
@@ -323,10 +322,6 @@ async def test_it_says_no_distance_was_recorded_instead_of_zero_km(urls: Urls) -
     assert "no distance recorded" in flat(data) + text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#14: the history sport filter is exact ('Ride' leaves out TrackRide, 'cycling' finds nothing silently)",
-)
 async def test_it_filters_history_by_sport_family(urls: Urls) -> None:
     window = {"start": "2026-07-01", "end": "2026-09-14"}
     rides, _ = await answer(urls.kiri, "get_training_history", {**window, "sport": "Ride"})
@@ -338,7 +333,6 @@ async def test_it_filters_history_by_sport_family(urls: Urls) -> None:
     assert found == {"i91000021", "i91000023"} or (result.is_error and "Ride" in said)
 
 
-@pytest.mark.xfail(strict=True, reason="#14: history rows of runs and swims give no pace")
 async def test_it_gives_the_pace_of_runs_and_swims_in_history(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_training_history", {})
     rows = {a["id"]: flat(a) for a in data["activities"]}
