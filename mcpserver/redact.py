@@ -48,7 +48,7 @@ _SAFE_NAMES = """
     sex connected profile summary last_2_weeks next_2_weeks races in_days priority skipped errors status
     event before logged previous undone entry_id tool result restore saved private private_notes tools
     selected is_default hidden_data via owner role athletes quiet calendar added changed removed
-    soreness stress mood motivation injury scales baseline sport_filter
+    soreness stress mood motivation injury scales baseline sport_filter no_load strava_day
 """
 
 # Field names as the answers spell them -> the classes the field's value may reveal.

@@ -569,7 +569,6 @@ async def test_it_checks_the_recorded_plan_against_the_paired_activities(urls: U
     }
 
 
-@pytest.mark.xfail(strict=True, reason="#14: the summary adds HR zones of different zone systems by position")
 async def test_it_keeps_hr_zone_systems_apart_in_the_summary(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_training_summary", {"start": "2026-09-07", "end": "2026-09-13"})
     # The run's 5 zones (Z1 <= 140 bpm: 140 s) and the strength session's 7 zones (Z1 <= 144 bpm: 3122 s)
@@ -577,16 +576,12 @@ async def test_it_keeps_hr_zone_systems_apart_in_the_summary(urls: Urls) -> None
     assert "54:22" not in flat(data["periods"])
 
 
-@pytest.mark.xfail(strict=True, reason="#14: the summary's planned load leaves races out")
 async def test_it_counts_races_in_the_planned_load(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_training_summary", {"start": "2026-07-20", "end": "2026-08-02"})
     planned = sum(p.get("plan", {}).get("planned_load", 0) for p in data["periods"])
     assert planned == 138  # RACE_C "Evening 10 TT" 68 on Sun 07-26 + WORKOUT 70 on Wed 07-29
 
 
-@pytest.mark.xfail(
-    strict=True, reason="#14: the summary says load 0 for a sport whose activities have no load (silent zero)"
-)
 async def test_it_does_not_turn_an_unknown_load_into_zero(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_training_summary", {"start": "2026-07-27", "end": "2026-08-02"})
     sports = {s["sport"]: s for s in data["periods"][0]["sports"]}
