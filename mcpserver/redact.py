@@ -61,6 +61,9 @@ FIELDS.update(
         "body_fat_pct": WEIGHT,
         # HRV and resting heart rate; readiness is computed from HRV and sleep
         "hrv_ms": HRV,
+        "hrv_sdnn_ms": HRV,
+        # blood oxygen: measured overnight by the watch, a recovery marker like resting HR
+        "spo2_pct": HRV | SLEEP,
         "resting_hr_bpm": HRV,
         "resting_hr": HRV,
         "readiness_pct": HRV | SLEEP,
@@ -69,7 +72,7 @@ FIELDS.update(
         "sleep_hours": SLEEP,
         "sleep_score": SLEEP,
         "sleep_quality": SLEEP,
-        # menstrual cycle (no tool shows it today; registered so a future field is hidden by name too)
+        # menstrual cycle (get_wellness's column)
         "menstrual_phase": MENSTRUAL,
         # location: where the athlete lives or rode, and the weather there
         "location": LOCATION,
