@@ -650,7 +650,6 @@ async def test_it_shows_the_recorded_wellness_days(urls: Urls) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="#14: get_wellness drops HRV recorded as SDNN (hrvSDNN) silently")
 async def test_it_shows_hrv_recorded_as_sdnn_and_says_so(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_wellness", {})
     hrv = [c for c in data["columns"] if "sdnn" in c.lower()]
@@ -660,7 +659,6 @@ async def test_it_shows_hrv_recorded_as_sdnn_and_says_so(urls: Urls) -> None:
     assert "rmssd" not in flat(data.get("baseline", {}).get(hrv[0], "")).lower()
 
 
-@pytest.mark.xfail(strict=True, reason="#14: get_wellness ignores spO2")
 async def test_it_shows_the_recorded_spo2(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_wellness", {})
     spo2 = [c for c in data["columns"] if "spo2" in c.lower()]
@@ -669,7 +667,6 @@ async def test_it_shows_the_recorded_spo2(urls: Urls) -> None:
     assert rows["Mon 2026-09-14"][spo2[0]] == 97
 
 
-@pytest.mark.xfail(strict=True, reason="#14: get_wellness baselines move with the asked window")
 async def test_it_anchors_a_days_baseline_to_that_day(urls: Urls) -> None:
     # The 28 days before 09-14 hold 09-05 .. 09-13: restingHR 52 + 53 + 53 + 55 + 57 + 54 + 51 + 55 + 56 = 486 / 9
     # = 54.0, whatever window is asked. Today a 09-12 .. 09-14 window measures 09-14 against 09-05 .. 09-11
@@ -856,7 +853,6 @@ async def test_it_resolves_a_power_zone_step_as_intervals_does(urls: Urls) -> No
     assert "Z3 (176-208 W)" in steps  # `_power` of the "Z3" step: 76 % and 90 % of 231 = 175.56, 207.9
 
 
-@pytest.mark.xfail(strict=True, reason="#14: get_events shows no done/missed status for past planned workouts")
 async def test_it_says_which_past_planned_workouts_were_done(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_events", {"start": "2026-07-26", "end": "2026-07-31"})
     rows = {e["id"]: flat(e) for e in data["events"]}

@@ -78,3 +78,40 @@ async def test_it_does_not_count_a_planned_session_on_a_strava_day_as_missed(mar
     # Tue 03-10 done (paired), Wed 03-11 the Strava import's day: not missed; Thu (today) to Sun: ahead.
     assert (plan["done"], plan["missed"], plan["strava_day"], plan["upcoming"]) == (1, 0, 1, 4)
     assert data["periods"][0]["strava_unavailable"] == 1
+
+
+async def test_it_says_which_planned_workouts_were_done_missed_or_on_a_strava_day(
+    mara_url: str, pinned: Sandbox
+) -> None:
+    data = await ok(mara_url, "get_events", {"start": "2026-03-09", "end": "2026-03-13"})
+    rows = {e["date"]: e for e in data["events"] if e["category"] == "workout"}
+    paired = {a.day: a.id for a in pinned.state.athletes[MARA].activities if not a.stub}
+    assert (rows["Tue 2026-03-10"]["status"], rows["Tue 2026-03-10"]["activity_id"]) == (
+        "done",
+        paired[date(2026, 3, 10)],
+    )
+    assert rows["Wed 2026-03-11"]["status"] == "maybe done (Strava import that day)"
+    assert "status" not in rows["Thu 2026-03-12"] and "status" not in rows["Fri 2026-03-13"]  # today and ahead
+    # The note is the text above the steps, not the title of their first section.
+    assert rows["Wed 2026-03-11"]["note"] == "Zone 2, steady."
+    assert rows["Wed 2026-03-11"]["steps"].startswith("Warmup 10m ramp")
+
+
+async def test_it_gives_a_planned_workout_s_start_time(mara_url: str) -> None:
+    steps = [{"seconds": 1800, "target": {"type": "%ftp", "value": 60}}]
+    pushed = await ok(
+        mara_url,
+        "push_workout",
+        {
+            "date": "2026-03-27",
+            "time": "06:30",
+            "sport": "Ride",
+            "name": "Early spin",
+            "steps": steps,
+            "dry_run": False,
+        },
+    )
+    data = await ok(mara_url, "get_events", {"start": "2026-03-27", "end": "2026-03-27"})
+    (row,) = [e for e in data["events"] if e["id"] == pushed["event"]["id"]]
+    assert row["time"] == "06:30"
+    assert all("time" not in e for e in data["events"] if e["id"] != row["id"])  # no start time set: none made up
