@@ -967,7 +967,6 @@ async def test_it_flags_what_the_recorded_weeks_show(urls: Urls) -> None:
     assert text.startswith("Roster digest: 1 of 1 athletes flagged; most urgent: Kiri Walsh (i900001, 4)")
 
 
-@pytest.mark.xfail(strict=True, reason="#14: roster_digest drops HRV recorded as SDNN (hrvSDNN) silently")
 async def test_it_says_the_digest_read_hrv_as_sdnn(urls: Urls) -> None:
     data, text = await answer(urls.coach, "roster_digest", {})
     # Every recorded day has hrvSDNN and no rMSSD; the HRV check may run on SDNN (last 3: 50.9, 54.12, 40.66 =
@@ -1009,14 +1008,12 @@ async def test_it_catches_up_on_the_last_week(urls: Urls) -> None:
     assert text == "Catch-up: news for 1 of 1 athletes (Kiri Walsh); cursor moved to now."
 
 
-@pytest.mark.xfail(strict=True, reason="#14: catch_up drops HRV recorded as SDNN (hrvSDNN) silently")
 async def test_it_catches_up_on_hrv_recorded_as_sdnn(urls: Urls) -> None:
     data, _ = await answer(urls.coach, "catch_up", {})
     wellness = data["athletes"][0]["wellness"]
     assert "SDNN" in wellness and re.search(r"40\.7|40\.66", wellness)  # hrvSDNN 40.66 on 09-14
 
 
-@pytest.mark.xfail(strict=True, reason="#14: catch_up lists comments without their activity or date")
 async def test_it_says_which_activity_each_new_comment_is_on(urls: Urls) -> None:
     data, _ = await answer(urls.coach, "catch_up", {})
     for line in data["athletes"][0]["comments"]:

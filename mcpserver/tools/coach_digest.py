@@ -36,14 +36,17 @@ class DigestOutput(BaseModel):
 
 
 CHECKS = {
-    "missed": "planned workouts of the last 7 days (not today) with no paired activity",
+    "missed": "planned workouts of the last 7 days (not today) with no paired activity (nor a Strava import that day)",
     "ramp": "fitness (CTL) ramp rate above 7 per week (high above 10)",
     "load_jump": "last 7 days' training load at least 1.5x the weekly mean of the 3 weeks before, +100 or more",
     "form": "form (TSB = CTL - ATL) below -30 (high-risk zone)",
-    "hrv": "mean HRV (rMSSD ms) of the last 3 readings 10% or more below the 28 days before (high: 20%)",
+    "hrv": (
+        "mean HRV of the last 3 readings 10% or more below the 28 days before (high: 20%); rMSSD ms, or SDNN ms "
+        "where the device records only SDNN (the two are never mixed)"
+    ),
     "idle": "no activity uploaded for idle_days or more",
     "race": "A/B/C race within race_days (athlete-local date)",
-    "comments": "activity comment threads of the last 7 days where the athlete wrote last",
+    "comments": "comment threads on activities of the last 7 days (today included) where the athlete wrote last",
     "flags": "[check, level high/medium/low, reason]; rows ranked by urgency; dates athlete-local",
 }
 
@@ -71,7 +74,9 @@ def _fitness_flags(ws: list[Wellness]) -> list[list[str]]:
 
 
 def _hrv_flag(ws: list[Wellness]) -> list[list[str]]:
-    rows = sorted((w for w in ws if w.hrv), key=lambda w: w.id)
+    # rMSSD (`hrv`) where recorded, else SDNN (`hrvSDNN`, e.g. Apple Watch): one measure, never a mix.
+    measure, label = ("hrv", "HRV") if sum(1 for w in ws if w.hrv) >= 10 else ("hrvSDNN", "HRV (SDNN)")
+    rows = sorted((w for w in ws if getattr(w, measure)), key=lambda w: w.id)
     if len(rows) < 10:
         return []
     recent, before = rows[-3:], rows[:-3]
@@ -79,13 +84,14 @@ def _hrv_flag(ws: list[Wellness]) -> list[list[str]]:
     before = [w for w in before if date.fromisoformat(w.id[:10]) >= start]
     if len(before) < 7:
         return []
-    now = sum(w.hrv or 0 for w in recent) / len(recent)
-    base = sum(w.hrv or 0 for w in before) / len(before)
+    now = sum(getattr(w, measure) or 0 for w in recent) / len(recent)
+    base = sum(getattr(w, measure) or 0 for w in before) / len(before)
     drop = (base - now) / base * 100 if base else 0
     if drop < 10:
         return []
     level = "high" if drop >= 20 else "medium"
-    return [_flag("hrv", level, f"HRV {now:.0f} ms vs baseline {base:.0f} ms ({-drop:.0f}%), to {recent[-1].id[:10]}")]
+    why = f"{label} {now:.0f} ms vs baseline {base:.0f} ms ({-drop:.0f}%), to {recent[-1].id[:10]}"
+    return [_flag("hrv", level, why)]
 
 
 def _load_flag(data: cc.AthleteData) -> list[list[str]]:
@@ -200,7 +206,7 @@ async def roster_digest(call: ToolCall, args: DigestInput) -> ToolResult:
 
     async def one(a: AthleteAccess) -> cc.AthleteData:
         today = present.local_today(a.timezone)
-        return await fetcher.athlete(a, threads_since=today - timedelta(days=7))
+        return await fetcher.athlete(a, threads_since=cc.comment_since(today))
 
     fetched = await cc.gather_roster(roster, one)
     ranked: list[tuple[int, str, list[Any]]] = []
