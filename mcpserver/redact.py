@@ -49,6 +49,7 @@ _SAFE_NAMES = """
     event before logged previous undone entry_id tool result restore saved private private_notes tools
     selected is_default hidden_data via owner role athletes quiet calendar added changed removed
     soreness stress mood motivation injury scales baseline sport_filter no_load strava_day
+    planned_today strava_imports
 """
 
 # Field names as the answers spell them -> the classes the field's value may reveal.

@@ -1,36 +1,25 @@
-"""Done and planned kept apart in every answer (issue #14): what the corpus cannot show, on a pinned sandbox.
-
-The sandbox's calendar is anchored on Thu 2026-03-12 and the product's clock pinned to that day (13:00 in
-Stockholm), so the same facts hold on every day of the year. That day Mara has:
-
-* a Strava import on Wed 2026-03-11 (the API shows five keys: no type, no load, no pairing) done for the
-  planned "Endurance ride" of that day, which Intervals.icu paired and counts in her fitness;
-* a planned "Tempo 2x20" today, not done yet, whose load Intervals.icu's own fitness line already counts
-  (the wellness row of today has ctlLoad 76 = that workout's planned load).
-
-Expected values are read from the sandbox's own records (what the real API would know), not from the code
-under test.
+"""Done and planned kept apart in every answer (issue #14): what the corpus cannot show, on a sandbox pinned
+to Thu 2026-03-12 (tests/pinned_sandbox.py says what Mara has that day). Expected values are read from the
+sandbox's own records (what the real API would know), not from the code under test.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
 from typing import Any
 
 import pytest
 
-from integrations.intervals.sandbox import SandboxConfig, SandboxState, create_app
-from mcpserver import present
+from accounts.actions import reveal_token
+from coaching.actions import grantable_tools, invite_coach
+from tests import pinned_sandbox
 from tests.conftest import MARA, Sandbox, ServerThread, make_athlete, mcp_url
+from tests.pinned_sandbox import STRAVA_DAY, TODAY
 from tests.read_tools_helpers import ok, upstream
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
-
-TODAY = date(2026, 3, 12)
-NOW = datetime(2026, 3, 12, 12, 0, tzinfo=UTC)
-STRAVA_DAY = date(2026, 3, 11)
 
 
 @pytest.fixture
@@ -40,18 +29,28 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="module")
 def pinned() -> Iterator[Sandbox]:
-    state = SandboxState(SandboxConfig(clients={"threshold-test": ("threshold-test-secret", None)}, today=TODAY))
-    server = ServerThread(create_app(state=state)).start()
-    yield Sandbox(state=state, url=server.url)
+    sandbox, server = pinned_sandbox.start()
+    yield sandbox
     server.stop()
 
 
 @pytest.fixture
-def mara_url(product: ServerThread, pinned: Sandbox, settings: Any, monkeypatch: pytest.MonkeyPatch) -> str:
-    settings.INTERVALS_BASE_URL = pinned.url
-    real_local_today = present.local_today
-    monkeypatch.setattr(present, "local_today", lambda tz, now=None: real_local_today(tz, now or NOW))
-    return mcp_url(product, make_athlete("mara@example.com", athlete_id=MARA, sandbox=pinned))
+def mara(product: ServerThread, pinned: Sandbox, settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    pinned_sandbox.aim(pinned, settings, monkeypatch)
+    return make_athlete("mara@example.com", athlete_id=MARA, sandbox=pinned)
+
+
+@pytest.fixture
+def mara_url(product: ServerThread, mara: Any) -> str:
+    return mcp_url(product, mara)
+
+
+@pytest.fixture
+def sam_url(product: ServerThread, mara: Any) -> str:
+    """Sam the coach, with every read tool on Mara."""
+    grant = invite_coach(mara, "sam@coach.example", grantable_tools()["read"])
+    assert grant.coach_token is not None
+    return f"{product.url}/mcp/{reveal_token(grant.coach_token)}"
 
 
 def events(pinned: Sandbox, lo: date, hi: date) -> list[dict[str, Any]]:
@@ -115,3 +114,44 @@ async def test_it_gives_a_planned_workout_s_start_time(mara_url: str) -> None:
     (row,) = [e for e in data["events"] if e["id"] == pushed["event"]["id"]]
     assert row["time"] == "06:30"
     assert all("time" not in e for e in data["events"] if e["id"] != row["id"])  # no start time set: none made up
+
+
+async def test_it_gives_today_s_fitness_as_done_and_today_s_plan_apart(mara_url: str, pinned: Sandbox) -> None:
+    rows = {
+        r["id"]: r
+        for r in upstream(pinned, MARA, f"/athlete/{MARA}/wellness", oldest="2026-03-05", newest=TODAY.isoformat())
+    }
+    yesterday, today = rows["2026-03-11"], rows["2026-03-12"]
+    (plan,) = [e for e in events(pinned, TODAY, TODAY) if e["category"] == "WORKOUT"]
+    assert today["ctlLoad"] == plan["icu_training_load"] == 76  # Intervals.icu counts the plan as if done
+    # Done so far today: nothing. CTL and ATL decay from yesterday's with a load of 0.
+    ctl = yesterday["ctl"] * math.exp(-1 / 42)
+    atl = yesterday["atl"] * math.exp(-1 / 7)
+    data = await ok(mara_url, "get_fitness", {"start": "2026-03-06", "end": TODAY.isoformat()})
+    current = data["current"]
+    assert (current["date"], current["load"]) == ("Thu 2026-03-12", 0)  # nothing done yet today
+    assert (current["ctl"], current["atl"], current["form"]) == (round(ctl, 1), round(atl, 1), round(ctl - atl, 1))
+    assert data["rows"][-1] == current
+    # The plan apart: its load, and Intervals.icu's values once it is done.
+    planned = data["planned_today"]
+    assert (planned["load"], planned["ctl"], planned["atl"]) == (76, round(today["ctl"], 1), round(today["atl"], 1))
+    # The Strava import of Wed 03-11 is done training: its load is in that day's load, and said to be.
+    wednesday = next(r for r in data["rows"] if r["date"] == "Wed 2026-03-11")
+    assert (wednesday["load"], wednesday["strava_imports"]) == (round(yesterday["ctlLoad"]), 1)
+    # The week's load is what was done: Mon 03-09 .. today, without today's plan.
+    weeks = await ok(mara_url, "get_fitness", {"start": "2026-03-09", "end": TODAY.isoformat(), "by": "week"})
+    (week,) = weeks["rows"]
+    done = sum(rows[f"2026-03-{d:02d}"]["ctlLoad"] for d in (9, 10, 11))
+    assert (week["load"], week["strava_imports"]) == (round(done), 1)
+
+
+async def test_the_coach_sees_today_as_done_in_the_overview(mara_url: str, sam_url: str, pinned: Sandbox) -> None:
+    current = (await ok(mara_url, "get_fitness", {}))["current"]
+    overview = await ok(sam_url, "athlete_overview", {"athlete": MARA})
+    (yesterday,) = upstream(pinned, MARA, f"/athlete/{MARA}/wellness", oldest="2026-03-11", newest="2026-03-11")
+    assert overview["load"]["date"] == "Thu 2026-03-12"
+    assert overview["load"]["ctl"] == round(yesterday["ctl"] * math.exp(-1 / 42), 1)  # nothing done yet today
+    assert {k: overview["load"][k] for k in ("ctl", "atl", "form")} == {k: current[k] for k in ("ctl", "atl", "form")}
+    assert overview["load"]["ramp"] == current["ramp_rate"]
+    # This week's last CTL is today's, done so far.
+    assert overview["load"]["ctl_weekly"][-1] == current["ctl"]

@@ -18,6 +18,7 @@ from mcpserver import present
 from mcpserver.catalogue import ToolCall, ToolInput, ToolResult, ToolSpec, register
 from mcpserver.principal import AthleteAccess
 from mcpserver.tools import coach_common as cc
+from mcpserver.tools.fitness import as_done
 
 LEVEL_SCORE = {"high": 3, "medium": 2, "low": 1}
 
@@ -55,19 +56,18 @@ def _flag(check: str, level: str, why: str) -> list[str]:
     return [check, level, why]
 
 
-def _fitness_flags(ws: list[Wellness]) -> list[list[str]]:
-    rows = sorted((w for w in ws if w.ctl is not None and w.atl is not None), key=lambda w: w.id)
+def _fitness_flags(data: cc.AthleteData) -> list[list[str]]:
+    rows = as_done(data.wellness or [], data.events, data.activities, data.today)  # today: done so far
     if not rows:
         return []
     last = rows[-1]
-    assert last.ctl is not None and last.atl is not None
     out = []
-    form = last.ctl - last.atl
-    day = present.day_label(date.fromisoformat(last.id[:10]))
+    form = last.form
+    day = present.day_label(last.date)
     if form < -30:
         out.append(_flag("form", "high", f"form {form:+.1f} on {day} (fitness {last.ctl:.1f}, fatigue {last.atl:.1f})"))
-    ramp = last.rampRate
-    if ramp is not None and ramp > 7:
+    ramp = last.ramp_rate
+    if ramp > 7:
         level = "high" if ramp > 10 else "medium"
         out.append(_flag("ramp", level, f"CTL ramp {ramp:+.1f}/week on {day} (fitness {last.ctl:.1f})"))
     return out
@@ -183,7 +183,7 @@ def assess(data: cc.AthleteData, idle_days: int, race_days: int) -> tuple[list[l
         skipped += ["missed"]
     ws = data.wellness
     if ws is not None and cc.can_fitness(a):
-        flags += _fitness_flags(ws)
+        flags += _fitness_flags(data)
     elif not cc.can_fitness(a):
         skipped += ["form", "ramp"]
     if "hrv" in a.hidden:
