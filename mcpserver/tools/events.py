@@ -248,7 +248,6 @@ class EventRow(BaseModel):
     time: str | None = None
     category: str
     status: str | None = None
-    activity_id: str | None = None
     sport: str | None = None
     name: str | None = None
     duration: str | None = None
@@ -265,14 +264,13 @@ class EventsOutput(BaseModel):
     window: str
     planned_load: int | None = None
     events: list[EventRow] = []
-    note: str | None = None
     units: dict[str, str]
 
 
 UNITS = {
     "time": "planned local start time (none: any time of the day)",
     "status": (
-        "planned workouts and races: done (activity_id paired to it), missed (past, nothing paired), "
+        "planned workouts and races: done (the activity paired to it), missed (past, nothing paired), "
         "maybe done (a Strava import that day, unreadable through the API); none: today or ahead"
     ),
     "duration": "planned moving time h:mm:ss",
@@ -308,7 +306,7 @@ def _status(e: Event, day: Any, today: Any, paired: dict[int, str], strava_days:
     extra = e.model_extra or {}
     activity = paired.get(e.id) or (str(extra["paired_activity_id"]) if extra.get("paired_activity_id") else None)
     if activity:
-        return {"status": "done", "activity_id": activity}
+        return {"status": f"done {activity}"}
     if strava_days is None or day >= today:
         return {}
     return {"status": "maybe done (Strava import that day)" if day in strava_days else "missed"}
@@ -376,8 +374,8 @@ async def get_events(call: ToolCall, args: EventsInput) -> ToolResult:
         "units": UNITS,
     }
     past_plans = any(e.category in PLANNED and (cc.local_day(e.start_date_local) or today) < today for e in events)
-    if past_plans and not with_status:
-        data["note"] = "No done/missed status: activities are not readable with this access."
+    if past_plans and not with_status:  # said where the legend of status is
+        data["units"] = {**UNITS, "status": "none given: activities are not readable with this access"}
     kinds: dict[str, int] = {}
     for r in rows:
         kinds[r["category"]] = kinds.get(r["category"], 0) + 1

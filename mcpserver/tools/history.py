@@ -67,9 +67,7 @@ SPORT_TYPES = (
 
 
 class HistoryInput(DateWindowInput):
-    sport: str | None = Field(
-        default=None, max_length=40, description="Ride, Run, Swim (each with its variants), cycling, running…"
-    )
+    sport: str | None = Field(default=None, max_length=40, description="Sport or family: Ride, Run, Swim, cycling…")
     name: str | None = Field(default=None, description="Name contains")
 
 
