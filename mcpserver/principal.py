@@ -135,7 +135,8 @@ def denial(principal: Principal, wanted: str | None, tool: str | None, pool: lis
     """
     label = wanted or principal.default_athlete_id or "(default athlete)"
     what = f" with {tool}" if tool else ""
-    return f"No athlete '{label}'{what} on this MCP URL. Available{what}: {_choices(pool or [])}.{_read_only(principal, tool)}"
+    why = _read_only(principal, tool)
+    return f"No athlete '{label}'{what} on this MCP URL. Available{what}: {_choices(pool or [])}.{why}"
 
 
 def _read_only(principal: Principal, tool: str | None) -> str:

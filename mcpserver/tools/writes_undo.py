@@ -39,7 +39,8 @@ async def undo_last_write(call: ToolCall, args: UndoInput) -> ToolResult:
     except undo_actions.UndoError as exc:
         message = str(exc)
         if only_token is not None and args.entry_id is None:
-            message = await run_db(_coach_nothing_left, access, only_token) or message
+            better = await run_db(_coach_nothing_left, access, only_token)
+            message = better or message
         raise ToolFailure(message) from None
     entry = await undo_actions.AccessLogEntry.objects.aget(pk=outcome.entry_id)
     local = entry.created_at.astimezone(present.zone(access.timezone))
