@@ -54,7 +54,7 @@ async def test_it_filters_rides_by_family_and_says_which_types_matched(mara_url:
     assert rides["count"] - rides["totals"].get("strava_unavailable", 0) == sum(
         n for t, n in counts.items() if t in RIDES
     )
-    assert rides["sport_filter"].startswith("Ride family (Ride, VirtualRide, ")
+    assert rides["sport_filter"].startswith("Ride family; matched: ")
     assert f"Ride {counts['Ride']}" in rides["sport_filter"]
     assert f"VirtualRide {counts['VirtualRide']}" in rides["sport_filter"]
     cycling = await ok(mara_url, "get_training_history", {**span, "sport": "cycling"})
