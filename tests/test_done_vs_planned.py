@@ -152,3 +152,18 @@ async def test_the_coach_sees_today_as_done_in_the_overview(mara_url: str, sam_u
     assert overview["load"]["ramp"] == current["ramp_rate"]
     # This week's last CTL is today's, done so far.
     assert overview["load"]["ctl_weekly"][-1] == current["ctl"]
+
+
+@pytest.fixture
+def calendar_coach_url(product: ServerThread, mara: Any) -> str:
+    """A coach granted Mara's calendar, not her activities."""
+    grant = invite_coach(mara, "calendar@coach.example", ["get_events"])
+    assert grant.coach_token is not None
+    return f"{product.url}/mcp/{reveal_token(grant.coach_token)}"
+
+
+async def test_it_gives_no_status_where_the_activities_are_not_granted(calendar_coach_url: str) -> None:
+    url = calendar_coach_url
+    data = await ok(url, "get_events", {"athlete": MARA, "start": "2026-03-09", "end": "2026-03-11"})
+    assert data["events"] and not any("status" in e for e in data["events"])
+    assert data["units"]["status"] == "none given: activities are not readable with this access"
