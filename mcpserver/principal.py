@@ -143,7 +143,27 @@ def denial(principal: Principal, wanted: str | None, tool: str | None, pool: lis
     """
     label = wanted or principal.default_athlete_id or "(default athlete)"
     what = f" with {tool}" if tool else ""
-    return f"No athlete '{label}'{what} on this MCP URL. Available{what}: {_choices(pool or [])}."
+    why = _read_only(principal, tool)
+    return f"No athlete '{label}'{what} on this MCP URL. Available{what}: {_choices(pool or [])}.{why}"
+
+
+def _read_only(principal: Principal, tool: str | None) -> str:
+    """Why a coach may be refused a write on an athlete they just selected: the grant is read-only there.
+
+    It depends on the token and the tool alone (never on the athlete asked), so every refusal of one tool
+    on one URL still reads alike and names nobody.
+    """
+    from mcpserver.catalogue import REGISTRY  # the catalogue imports this module
+
+    spec = REGISTRY.get(tool or "")
+    if principal.kind != "coach" or spec is None or spec.read_only:
+        return ""
+    if all(a.allows_tool(spec.name, spec.scope, spec.read_only) for a in principal.athletes):
+        return ""
+    return (
+        f" An athlete who granted this URL read-only access (or not {spec.name}) cannot be written to; "
+        "list_athletes shows the tools each athlete granted."
+    )
 
 
 def resolve_athlete(

@@ -50,6 +50,7 @@ _SAFE_NAMES = """
     selected is_default hidden_data via owner role athletes quiet calendar added changed removed
     soreness stress mood motivation injury scales baseline untrusted athlete_id confirm
     by deleted load_from cadence_spm strokes_per_min figures hr_dropout from_intervals hr_starts_at
+    sport_filter no_load strava_day planned_today strava_imports
 """
 
 # Field names as the answers spell them -> the classes the field's value may reveal.
@@ -62,6 +63,9 @@ FIELDS.update(
         "body_fat_pct": WEIGHT,
         # HRV and resting heart rate; readiness is computed from HRV and sleep
         "hrv_ms": HRV,
+        "hrv_sdnn_ms": HRV,
+        # blood oxygen: measured overnight by the watch, a recovery marker like resting HR
+        "spo2_pct": HRV | SLEEP,
         "resting_hr_bpm": HRV,
         "resting_hr": HRV,
         "readiness_pct": HRV | SLEEP,
@@ -70,7 +74,7 @@ FIELDS.update(
         "sleep_hours": SLEEP,
         "sleep_score": SLEEP,
         "sleep_quality": SLEEP,
-        # menstrual cycle (no tool shows it today; registered so a future field is hidden by name too)
+        # menstrual cycle (get_wellness's column)
         "menstrual_phase": MENSTRUAL,
         # location: where the athlete lives or rode, and the weather there
         "location": LOCATION,

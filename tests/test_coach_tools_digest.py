@@ -53,6 +53,11 @@ def today_of(tz: str) -> date:
     return present.local_today(tz)
 
 
+def strava_days(acts: list[dict[str, Any]]) -> set[str]:
+    """Days of Strava imports (the API hides their pairing: a plan that day is not called missed)."""
+    return {a["start_date_local"][:10] for a in acts if a.get("source") == "STRAVA" and not a.get("type")}
+
+
 def expected_missed(sandbox: Sandbox, athlete: str, tz: str) -> list[str]:
     """Planned workouts of the last 7 days (not today) that no activity is paired with, from the sandbox."""
     today = today_of(tz)
@@ -76,7 +81,9 @@ def expected_missed(sandbox: Sandbox, athlete: str, tz: str) -> list[str]:
     return [
         f"{present.day_label(date.fromisoformat(e['start_date_local'][:10]))} {e['name']}"[:60]
         for e in events
-        if e["id"] not in paired and e["start_date_local"][:10] < today.isoformat()
+        if e["id"] not in paired
+        and e["start_date_local"][:10] < today.isoformat()
+        and e["start_date_local"][:10] not in strava_days(acts)
     ]
 
 
@@ -122,7 +129,7 @@ async def test_the_digest_ranks_real_flags_and_respects_each_grant(coach: Coach,
     )
     waiting = []
     for a in acts:
-        if a.get("icu_chat_id") and a["start_date_local"][:10] >= (today - timedelta(days=7)).isoformat():
+        if a.get("icu_chat_id") and a["start_date_local"][:10] >= (today - timedelta(days=6)).isoformat():
             msgs = upstream(sandbox, MARA, f"/activity/{a['id']}/messages")
             if msgs and str(msgs[-1]["athlete_id"]).removeprefix("i") == MARA.removeprefix("i"):
                 waiting.append(a["id"])
@@ -156,8 +163,10 @@ async def test_the_overview_has_every_part_the_grant_allows(coach: Coach, sandbo
         newest=today.isoformat(),
     )
     last = [w for w in wellness if w.get("ctl") is not None][-1]
-    assert data["load"]["ctl"] == round(last["ctl"], 1)
     assert data["load"]["date"] == present.day_label(date.fromisoformat(last["id"]))
+    # Today as done so far, as get_fitness gives it (tests/test_done_vs_planned.py pins a day with a plan left).
+    fitness = await ok(coach.url, "get_fitness", {"athlete": MARA})
+    assert data["load"]["ctl"] == fitness["current"]["ctl"]
     planned = upstream(
         sandbox,
         MARA,
@@ -188,10 +197,11 @@ def expected_missed_2w(sandbox: Sandbox, today: date) -> list[dict[str, Any]]:
     paired = {a.get("paired_event_id") for a in acts}
     out = []
     for e in events:
-        if e["id"] not in paired and e["start_date_local"][:10] < today.isoformat():
+        day = e["start_date_local"][:10]
+        if e["id"] not in paired and day < today.isoformat() and day not in strava_days(acts):
             name = e["name"] if len(e["name"]) <= 40 else e["name"][:39] + "…"
-            day = present.day_label(date.fromisoformat(e["start_date_local"][:10]))
-            out.append({"date": day, "id": e["id"], "name": {"untrusted": name}})  # names are data
+            label = present.day_label(date.fromisoformat(day))
+            out.append({"date": label, "id": e["id"], "name": {"untrusted": name}})  # names are data
     return out
 
 

@@ -334,7 +334,6 @@ async def test_it_says_a_strava_import_has_no_details_rather_than_zero(urls: Url
     assert detail["date"] == "Sat 2019-05-04" and "summary" not in detail and "Strava" in detail["unavailable"]
 
 
-@pytest.mark.xfail(strict=True, reason="#14: history totals say '0.0 km' when no activity had a distance")
 async def test_it_says_no_distance_was_recorded_instead_of_zero_km(urls: Urls) -> None:
     # 2026-07-27 .. 08-14: the ride (subset without distance), the manual strength session and the track
     # ride record no distance at all.
@@ -344,10 +343,6 @@ async def test_it_says_no_distance_was_recorded_instead_of_zero_km(urls: Urls) -
     assert "no distance recorded" in flat(data) + text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#14: the history sport filter is exact ('Ride' leaves out TrackRide, 'cycling' finds nothing silently)",
-)
 async def test_it_filters_history_by_sport_family(urls: Urls) -> None:
     window = {"start": "2026-07-01", "end": "2026-09-14"}
     rides, _ = await answer(urls.kiri, "get_training_history", {**window, "sport": "Ride"})
@@ -359,7 +354,6 @@ async def test_it_filters_history_by_sport_family(urls: Urls) -> None:
     assert found == {"i91000021", "i91000023"} or (result.is_error and "Ride" in said)
 
 
-@pytest.mark.xfail(strict=True, reason="#14: history rows of runs and swims give no pace")
 async def test_it_gives_the_pace_of_runs_and_swims_in_history(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_training_history", {})
     rows = {a["id"]: flat(a) for a in data["activities"]}
@@ -611,7 +605,6 @@ async def test_it_checks_the_recorded_plan_against_the_paired_activities(urls: U
     }
 
 
-@pytest.mark.xfail(strict=True, reason="#14: the summary adds HR zones of different zone systems by position")
 async def test_it_keeps_hr_zone_systems_apart_in_the_summary(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_training_summary", {"start": "2026-09-07", "end": "2026-09-13"})
     # The run's 5 zones (Z1 <= 140 bpm: 140 s) and the strength session's 7 zones (Z1 <= 144 bpm: 3122 s)
@@ -619,16 +612,12 @@ async def test_it_keeps_hr_zone_systems_apart_in_the_summary(urls: Urls) -> None
     assert "54:22" not in flat(data["periods"])
 
 
-@pytest.mark.xfail(strict=True, reason="#14: the summary's planned load leaves races out")
 async def test_it_counts_races_in_the_planned_load(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_training_summary", {"start": "2026-07-20", "end": "2026-08-02"})
     planned = sum(p.get("plan", {}).get("planned_load", 0) for p in data["periods"])
     assert planned == 138  # RACE_C "Evening 10 TT" 68 on Sun 07-26 + WORKOUT 70 on Wed 07-29
 
 
-@pytest.mark.xfail(
-    strict=True, reason="#14: the summary says load 0 for a sport whose activities have no load (silent zero)"
-)
 async def test_it_does_not_turn_an_unknown_load_into_zero(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_training_summary", {"start": "2026-07-27", "end": "2026-08-02"})
     sports = {s["sport"]: s for s in data["periods"][0]["sports"]}
@@ -697,7 +686,6 @@ async def test_it_shows_the_recorded_wellness_days(urls: Urls) -> None:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="#14: get_wellness drops HRV recorded as SDNN (hrvSDNN) silently")
 async def test_it_shows_hrv_recorded_as_sdnn_and_says_so(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_wellness", {})
     hrv = [c for c in data["columns"] if "sdnn" in c.lower()]
@@ -707,7 +695,6 @@ async def test_it_shows_hrv_recorded_as_sdnn_and_says_so(urls: Urls) -> None:
     assert "rmssd" not in flat(data.get("baseline", {}).get(hrv[0], "")).lower()
 
 
-@pytest.mark.xfail(strict=True, reason="#14: get_wellness ignores spO2")
 async def test_it_shows_the_recorded_spo2(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_wellness", {})
     spo2 = [c for c in data["columns"] if "spo2" in c.lower()]
@@ -716,7 +703,6 @@ async def test_it_shows_the_recorded_spo2(urls: Urls) -> None:
     assert rows["Mon 2026-09-14"][spo2[0]] == 97
 
 
-@pytest.mark.xfail(strict=True, reason="#14: get_wellness baselines move with the asked window")
 async def test_it_anchors_a_days_baseline_to_that_day(urls: Urls) -> None:
     # The 28 days before 09-14 hold 09-05 .. 09-13: restingHR 52 + 53 + 53 + 55 + 57 + 54 + 51 + 55 + 56 = 486 / 9
     # = 54.0, whatever window is asked. Today a 09-12 .. 09-14 window measures 09-14 against 09-05 .. 09-11
@@ -900,7 +886,6 @@ async def test_it_resolves_a_power_zone_step_as_intervals_does(urls: Urls) -> No
     assert "Z3 (176-208 W)" in steps  # `_power` of the "Z3" step: 76 % and 90 % of 231 = 175.56, 207.9
 
 
-@pytest.mark.xfail(strict=True, reason="#14: get_events shows no done/missed status for past planned workouts")
 async def test_it_says_which_past_planned_workouts_were_done(urls: Urls) -> None:
     data, _ = await answer(urls.kiri, "get_events", {"start": "2026-07-26", "end": "2026-07-31"})
     rows = {e["id"]: flat(e) for e in data["events"]}
@@ -1017,7 +1002,6 @@ async def test_it_flags_what_the_recorded_weeks_show(urls: Urls) -> None:
     assert text.startswith("Roster digest: 1 of 1 athletes flagged; most urgent: Kiri Walsh (i900001, 4)")
 
 
-@pytest.mark.xfail(strict=True, reason="#14: roster_digest drops HRV recorded as SDNN (hrvSDNN) silently")
 async def test_it_says_the_digest_read_hrv_as_sdnn(urls: Urls) -> None:
     data, text = await answer(urls.coach, "roster_digest", {})
     # Every recorded day has hrvSDNN and no rMSSD; the HRV check may run on SDNN (last 3: 50.9, 54.12, 40.66 =
@@ -1084,14 +1068,12 @@ async def test_it_catches_up_on_the_last_week(urls: Urls) -> None:
     assert text == "Catch-up: news for 1 of 1 athletes (Kiri Walsh); cursor moved to now."
 
 
-@pytest.mark.xfail(strict=True, reason="#14: catch_up drops HRV recorded as SDNN (hrvSDNN) silently")
 async def test_it_catches_up_on_hrv_recorded_as_sdnn(urls: Urls) -> None:
     data, _ = await answer(urls.coach, "catch_up", {})
     wellness = data["athletes"][0]["wellness"]
     assert "SDNN" in wellness and re.search(r"40\.7|40\.66", wellness)  # hrvSDNN 40.66 on 09-14
 
 
-@pytest.mark.xfail(strict=True, reason="#14: catch_up lists comments without their activity or date")
 async def test_it_says_which_activity_each_new_comment_is_on(urls: Urls) -> None:
     data, _ = await answer(urls.coach, "catch_up", {})
     for line in data["athletes"][0]["comments"]:

@@ -7,9 +7,9 @@ comment "marker-notes-wellness"), her profile (weight, resting HR, the city "Mar
 everything; one coach per class hides that class alone; Coach Closed hides them all. No hidden value may
 appear anywhere in an answer (structuredContent or text) of a coach it is hidden from, through reads, writes,
 undo previews and undos; Mara's own free text (wellness comment, activity description) may mention anything,
-so every hidden class hides it. Coach Open sees each of them (except the menstrual phase, which no tool
-shows). Reads are also checked by difference: the class's values are changed upstream and every read
-answer of the coach who hides it must stay the same, byte for byte, while Coach Open's changes.
+so every hidden class hides it. Coach Open sees each of them. Reads are also checked by difference: the
+class's values are changed upstream and every read answer of the coach who hides it must stay the same,
+byte for byte, while Coach Open's changes.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ MARKERS: dict[str, list[str]] = {
 # Free text Mara wrote for herself (the wellness comment, the activity's description) may mention any class:
 # every hidden class hides it.
 OWN_TEXT = ("marker-notes-wellness", "marker-notes-description")
-NOT_SHOWN_BY_ANY_TOOL = {"menstrual"}
+NOT_SHOWN_BY_ANY_TOOL: set[str] = set()  # get_wellness shows the menstrual phase since issue #14
 
 
 @dataclass

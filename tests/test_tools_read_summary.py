@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MARA, Sandbox, ServerThread, make_athlete, mcp_url
+from tests.conftest import DIEGO, MARA, Sandbox, ServerThread, make_athlete, mcp_url
 from tests.read_tools_helpers import error_text, mara_today, ok, upstream
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
@@ -52,18 +52,69 @@ async def test_it_totals_each_week_like_the_sum_of_its_activities(mara_url: str,
 
 async def test_it_reports_compliance_with_the_planned_workouts(mara_url: str, sandbox: Sandbox) -> None:
     lo, hi = week_of(sandbox, 1)
+    # Races are planned sessions too: the done side counts the race activities paired to them.
     events = upstream(
-        sandbox, MARA, f"/athlete/{MARA}/events", oldest=lo.isoformat(), newest=hi.isoformat(), category="WORKOUT"
+        sandbox,
+        MARA,
+        f"/athlete/{MARA}/events",
+        oldest=lo.isoformat(),
+        newest=hi.isoformat(),
+        category="WORKOUT,RACE_A,RACE_B,RACE_C",
     )
-    paired = {a.get("paired_event_id") for a in activities(sandbox, lo - timedelta(days=1), hi)}
+    acts = activities(sandbox, lo - timedelta(days=1), hi)
+    paired = {a.get("paired_event_id") for a in acts}
+    strava_days = {a["start_date_local"][:10] for a in acts if a.get("source") == "STRAVA" and not a.get("type")}
     done = [e for e in events if e["id"] in paired]
+    on_strava_day = [e for e in events if e["id"] not in paired and e["start_date_local"][:10] in strava_days]
     assert events, "the sandbox plans workouts every week"
     data = await ok(mara_url, "get_training_summary", {"start": lo.isoformat(), "end": hi.isoformat()})
     plan = data["periods"][0]["plan"]
     assert plan["planned"] == len(events)
     assert plan["done"] == len(done)
-    assert plan["missed"] == len(events) - len(done)
+    assert plan["missed"] == len(events) - len(done) - len(on_strava_day)
+    assert plan.get("strava_day", 0) == len(on_strava_day)
     assert plan["planned_load"] == round(sum(e.get("icu_training_load", 0) for e in events))
+
+
+@pytest.fixture
+def diego_url(product: ServerThread, sandbox: Sandbox) -> str:
+    return mcp_url(product, make_athlete("diego@example.com", athlete_id=DIEGO, sandbox=sandbox))
+
+
+async def test_it_gives_time_in_pace_zones_per_sport_for_a_runner(diego_url: str, sandbox: Sandbox) -> None:
+    url = diego_url
+    lo, _ = week_of(sandbox, 3)
+    _, hi = week_of(sandbox, 1)
+    runs = [
+        a
+        for a in upstream(
+            sandbox, DIEGO, f"/athlete/{DIEGO}/activities", oldest=lo.isoformat(), newest=f"{hi}T23:59:59"
+        )
+        if a.get("type") == "Run" and a.get("pace_zone_times")
+    ]
+    assert runs, "the sandbox's runs carry pace zone times"
+    data = await ok(url, "get_training_summary", {"start": lo.isoformat(), "end": hi.isoformat()})
+    total = [0] * max(len(a["pace_zone_times"]) for a in runs)
+    for a in runs:
+        for i, secs in enumerate(a["pace_zone_times"]):
+            total[i] += secs
+    joined = "; ".join(p["pace_zones"] for p in data["periods"] if "pace_zones" in p)
+    assert joined.startswith("Run: Z")
+    assert sum(int(secs) for p in data["periods"] for secs in _zone_seconds(p.get("pace_zones", ""))) == sum(total)
+
+
+def _zone_seconds(text: str) -> list[int]:
+    """Seconds of every 'Zn: h:mm:ss (p%)' part of a zones line."""
+    out = []
+    for part in text.replace(";", ",").split(","):
+        if ": " not in part:
+            continue
+        clock = part.rsplit(": ", 1)[1].split(" ")[0]
+        seconds = 0
+        for piece in clock.split(":"):
+            seconds = seconds * 60 + int(piece)
+        out.append(seconds)
+    return out
 
 
 async def test_it_groups_by_month_and_caps_the_window(mara_url: str, sandbox: Sandbox) -> None:

@@ -27,6 +27,8 @@ async def test_it_reads_daily_wellness_with_scales_and_baseline(mara_url: str, s
     end = mara_today() - timedelta(days=1)
     start = end - timedelta(days=6)
     raw = upstream(sandbox, MARA, f"/athlete/{MARA}/wellness", oldest=str(start - timedelta(days=28)), newest=str(end))
+    # The latest day's baseline: the 28 days before it (whatever window was asked).
+    before = [r["hrv"] for r in raw if (end - timedelta(days=28)).isoformat() <= r["id"] < end.isoformat()]
     by_day = {r["id"]: r for r in raw}
     data = await ok(mara_url, "get_wellness", {"start": start.isoformat(), "end": end.isoformat()})
     assert data["athlete"]["id"] == MARA
@@ -39,8 +41,9 @@ async def test_it_reads_daily_wellness_with_scales_and_baseline(mara_url: str, s
         assert row["sleep_h"] == round(w["sleepSecs"] / 3600, 1)
         assert row["weight_kg"] == round(w["weight"], 1)
         assert row["sleep_quality"] == w.get("sleepQuality")
+        phase = w.get("menstrualPhase") or w.get("menstrualPhasePredicted")  # Mara logs her cycle
+        assert row["menstrual_phase"].startswith(phase.lower())
     assert data["scales"]["sleep_quality"].startswith("1 great") and "rMSSD" in data["scales"]["hrv_ms"]
-    before = [r["hrv"] for r in raw if r["id"] < start.isoformat()]
     assert len(before) == 28
     window_mean, baseline_mean, latest, change = data["baseline"]["hrv_ms"]
     assert window_mean == round(
@@ -49,7 +52,17 @@ async def test_it_reads_daily_wellness_with_scales_and_baseline(mara_url: str, s
     assert baseline_mean == round(mean(before), 1)
     assert latest == round(by_day[end.isoformat()]["hrv"], 1)
     assert change == round((by_day[end.isoformat()]["hrv"] - mean(before)) / mean(before) * 100, 1)
-    assert "menstrual" not in str(data).lower()
+    assert "predicted" in data["scales"]["menstrual_phase"]
+
+
+async def test_it_gives_a_day_the_same_baseline_whatever_the_window(mara_url: str) -> None:
+    end = mara_today() - timedelta(days=1)
+    answers = [
+        await ok(mara_url, "get_wellness", {"start": (end - timedelta(days=days)).isoformat(), "end": end.isoformat()})
+        for days in (0, 6, 13)
+    ]
+    for key in ("hrv_ms", "resting_hr_bpm", "sleep_h"):
+        assert len({tuple(a["baseline"][key][1:]) for a in answers}) == 1, [a["baseline"][key] for a in answers]
 
 
 async def test_it_gives_weekly_means_over_a_long_window(mara_url: str, sandbox: Sandbox) -> None:

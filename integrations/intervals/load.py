@@ -138,6 +138,20 @@ def project(
     )
 
 
+def without_planned(
+    day: DayFitness, planned: float, *, ctl_days: int = CTL_DAYS, atl_days: int = ATL_DAYS
+) -> DayFitness:
+    """`day` as done so far: Intervals.icu counts the load planned for today, and not done yet, in today's
+    values. The day's update is linear in its load, so taking `planned` out lowers CTL by
+    planned x (1 - e^(-1/ctl_days)), ATL by planned x (1 - e^(-1/atl_days)) and the ramp rate with CTL.
+    (Exact for the default constants and a sport whose load counts fully on both lines.)"""
+    if planned <= 0:
+        return day
+    ctl = day.ctl - planned * _decay(ctl_days)
+    atl = day.atl - planned * _decay(atl_days)
+    return DayFitness(day.date, max(day.load - planned, 0.0), ctl, atl, ctl - atl, day.ramp_rate - (day.ctl - ctl))
+
+
 def weekly(rows: Sequence[DayFitness]) -> list[WeekFitness]:
     """Group daily rows into ISO weeks (Monday-Sunday), oldest first.
 

@@ -217,6 +217,8 @@ class Wellness(_Lenient):
     spO2: float | None = None
     steps: int | None = None
     comments: str | None = None
+    menstrualPhase: str | None = None
+    menstrualPhasePredicted: str | None = None
 
 
 class Event(_Lenient):

@@ -70,6 +70,7 @@ def _activity(a: Activity) -> dict[str, Any]:
 def _wellness(ws: list[Wellness], since: date, hidden: frozenset[str]) -> str | None:
     fields = [
         ("hrv", "HRV", lambda w: w.hrv, " ms"),
+        ("hrv", "HRV SDNN", lambda w: w.hrvSDNN, " ms"),  # another measure than rMSSD: its own label
         ("hrv", "resting HR", lambda w: w.restingHR, " bpm"),
         ("sleep", "sleep", lambda w: round(w.sleepSecs / 3600, 1) if w.sleepSecs else None, " h"),
         ("weight", "weight", lambda w: w.weight, " kg"),
@@ -130,15 +131,17 @@ def _changes(data: cc.AthleteData, cursor: Any, now_ids: list[str]) -> tuple[dic
     if data.threads is not None:
         last_id = cursor.last_message_id if cursor is not None else 0
         fresh = sorted(
-            (m for msgs in data.threads.values() for m in msgs if (m.id or 0) > last_id),
-            key=lambda m: m.id or 0,
+            ((aid, m) for aid, msgs in data.threads.items() for m in msgs if (m.id or 0) > last_id),
+            key=lambda pair: pair[1].id or 0,
         )
         if fresh:
-            out["comments"] = [cc.message_item(m, 90) for m in fresh[-MAX_ITEMS:]]
+            out["comments"] = [
+                {**cc.activity_ref(data, aid), **cc.message_item(m, 90)} for aid, m in fresh[-MAX_ITEMS:]
+            ]
             waiting = sum(1 for msgs in data.threads.values() if cc.awaiting_reply(a, msgs))
             if waiting:
                 out["awaiting_reply"] = waiting
-        state["last_message_id"] = max([last_id, *(m.id or 0 for m in fresh)])
+        state["last_message_id"] = max([last_id, *(m.id or 0 for _, m in fresh)])
     elif not cc.can_comments(a):
         skipped.append("comments")
     if data.wellness is not None and cc.can_wellness(a):

@@ -30,6 +30,7 @@ EVENT_NEXT_DAYS = 14
 WELLNESS_DAYS = 42  # wellness: today-41 .. today (fitness series and the HRV baseline)
 RACES = ("RACE_A", "RACE_B", "RACE_C")
 MAX_THREADS_PER_ATHLETE = 8  # comment threads read per athlete and call
+COMMENT_DAYS = 7  # "awaiting a reply" in the digest and the conversations: threads on activities of today-6 .. today
 
 
 def allowed(access: AthleteAccess, tool: str) -> bool:
@@ -195,8 +196,36 @@ def message_author(m: Message) -> str:
 
 
 def awaiting_reply(access: AthleteAccess, messages: list[Message]) -> bool:
-    """The athlete wrote last: a coach reply is due."""
+    """The athlete wrote last: a coach reply is due. (The one definition every coach tool uses.)"""
     return bool(messages) and message_author(messages[-1]) == access.athlete_id.removeprefix("i")
+
+
+def comment_since(today: date) -> date:
+    """First day of the window whose threads the digest and get_conversations (by default) read."""
+    return today - timedelta(days=COMMENT_DAYS - 1)
+
+
+def strava_days(data: AthleteData) -> set[date]:
+    """Days with a Strava import: the API hides its type and pairing, so a plan that day may have been done."""
+    return {d for a in data.activities or [] if a.is_strava_stub and (d := local_day(a.start_date_local))}
+
+
+def activity_label(data: AthleteData, activity_id: str) -> str:
+    """'Sat 2026-09-12 Evening Run (i91000002)' for an activity of the fetched window."""
+    act = next((a for a in data.activities or [] if a.id == activity_id), None)
+    d = local_day(act.start_date_local) if act else None
+    name = short(act.name, 36) if act and act.name else ""
+    return " ".join(x for x in (present.day_label(d) if d else "?", name, f"({activity_id})") if x)
+
+
+def activity_ref(data: AthleteData, activity_id: str) -> dict[str, Any]:
+    """Which activity a comment is on, as data: its local date, id and (untrusted) name."""
+    act = next((a for a in data.activities or [] if a.id == activity_id), None)
+    d = local_day(act.start_date_local) if act else None
+    ref: dict[str, Any] = {"date": present.day_label(d) if d else None, "activity_id": activity_id}
+    if act is not None and act.name:
+        ref["activity"] = present.untrusted(short(act.name, 36))
+    return {k: v for k, v in ref.items() if v is not None}
 
 
 def message_text(m: Message) -> str:
@@ -220,14 +249,16 @@ def message_item(m: Message, n: int) -> dict[str, Any]:
 
 
 def missed_workouts(data: AthleteData, since: date, until: date) -> list[Event]:
-    """Planned WORKOUT events dated since..until (exclusive of `until`) with no activity paired to them."""
+    """Planned WORKOUT events dated since..until (exclusive of `until`) with no activity paired to them and
+    no Strava import that day (its pairing is hidden: maybe done, never called missed)."""
     if data.events is None or data.activities is None:
         return []
     done = {a.paired_event_id for a in data.activities if a.paired_event_id is not None}
+    unknown = strava_days(data)
     out = []
     for e in data.events:
         d = local_day(e.start_date_local)
-        if e.category == "WORKOUT" and d is not None and since <= d < until and e.id not in done:
+        if e.category == "WORKOUT" and d is not None and since <= d < until and e.id not in done and d not in unknown:
             out.append(e)
     return sorted(out, key=lambda e: e.start_date_local or "")
 

@@ -18,7 +18,7 @@ from mcpserver.tools import coach_common as cc
 
 
 class ConversationsInput(AthleteInput):
-    days: int = Field(default=7, ge=1, le=28, description="Activities of the last N days")
+    days: int = Field(default=cc.COMMENT_DAYS, ge=1, le=28, description="Activities of the last N days")
 
 
 class ConversationsOutput(BaseModel):

@@ -18,6 +18,7 @@ from mcpserver import present
 from mcpserver.catalogue import ToolCall, ToolInput, ToolResult, ToolSpec, register
 from mcpserver.principal import AthleteAccess
 from mcpserver.tools import coach_common as cc
+from mcpserver.tools.fitness import as_done
 
 LEVEL_SCORE = {"high": 3, "medium": 2, "low": 1}
 
@@ -36,14 +37,17 @@ class DigestOutput(BaseModel):
 
 
 CHECKS = {
-    "missed": "planned workouts of the last 7 days (not today) with no paired activity",
+    "missed": "planned workouts of the last 7 days (not today) with no paired activity (nor a Strava import that day)",
     "ramp": "fitness (CTL) ramp rate above 7 per week (high above 10)",
     "load_jump": "last 7 days' training load at least 1.5x the weekly mean of the 3 weeks before, +100 or more",
     "form": "form (TSB = CTL - ATL) below -30 (high-risk zone)",
-    "hrv": "mean HRV (rMSSD ms) of the last 3 readings 10% or more below the 28 days before (high: 20%)",
+    "hrv": (
+        "mean HRV of the last 3 readings 10% or more below the 28 days before (high: 20%); rMSSD ms, or SDNN ms "
+        "where the device records only SDNN (the two are never mixed)"
+    ),
     "idle": "no activity uploaded for idle_days or more",
     "race": "A/B/C race within race_days (athlete-local date)",
-    "comments": "activity comment threads of the last 7 days where the athlete wrote last",
+    "comments": "comment threads on activities of the last 7 days (today included) where the athlete wrote last",
     "flags": "[check, level high/medium/low, reason, event names if any]; rows ranked by urgency; dates athlete-local",
 }
 
@@ -57,26 +61,27 @@ def _flag(check: str, level: str, why: str, names: list[str] | None = None) -> l
     return flag
 
 
-def _fitness_flags(ws: list[Wellness]) -> list[list[Any]]:
-    rows = sorted((w for w in ws if w.ctl is not None and w.atl is not None), key=lambda w: w.id)
+def _fitness_flags(data: cc.AthleteData) -> list[list[Any]]:
+    rows = as_done(data.wellness or [], data.events, data.activities, data.today)  # today: done so far
     if not rows:
         return []
     last = rows[-1]
-    assert last.ctl is not None and last.atl is not None
     out = []
-    form = last.ctl - last.atl
-    day = present.day_label(date.fromisoformat(last.id[:10]))
+    form = last.form
+    day = present.day_label(last.date)
     if form < -30:
         out.append(_flag("form", "high", f"form {form:+.1f} on {day} (fitness {last.ctl:.1f}, fatigue {last.atl:.1f})"))
-    ramp = last.rampRate
-    if ramp is not None and ramp > 7:
+    ramp = last.ramp_rate
+    if ramp > 7:
         level = "high" if ramp > 10 else "medium"
         out.append(_flag("ramp", level, f"CTL ramp {ramp:+.1f}/week on {day} (fitness {last.ctl:.1f})"))
     return out
 
 
 def _hrv_flag(ws: list[Wellness]) -> list[list[Any]]:
-    rows = sorted((w for w in ws if w.hrv), key=lambda w: w.id)
+    # rMSSD (`hrv`) where recorded, else SDNN (`hrvSDNN`, e.g. Apple Watch): one measure, never a mix.
+    measure, label = ("hrv", "HRV") if sum(1 for w in ws if w.hrv) >= 10 else ("hrvSDNN", "HRV (SDNN)")
+    rows = sorted((w for w in ws if getattr(w, measure)), key=lambda w: w.id)
     if len(rows) < 10:
         return []
     recent, before = rows[-3:], rows[:-3]
@@ -84,13 +89,14 @@ def _hrv_flag(ws: list[Wellness]) -> list[list[Any]]:
     before = [w for w in before if date.fromisoformat(w.id[:10]) >= start]
     if len(before) < 7:
         return []
-    now = sum(w.hrv or 0 for w in recent) / len(recent)
-    base = sum(w.hrv or 0 for w in before) / len(before)
+    now = sum(getattr(w, measure) or 0 for w in recent) / len(recent)
+    base = sum(getattr(w, measure) or 0 for w in before) / len(before)
     drop = (base - now) / base * 100 if base else 0
     if drop < 10:
         return []
     level = "high" if drop >= 20 else "medium"
-    return [_flag("hrv", level, f"HRV {now:.0f} ms vs baseline {base:.0f} ms ({-drop:.0f}%), to {recent[-1].id[:10]}")]
+    why = f"{label} {now:.0f} ms vs baseline {base:.0f} ms ({-drop:.0f}%), to {recent[-1].id[:10]}"
+    return [_flag("hrv", level, why)]
 
 
 def _load_flag(data: cc.AthleteData) -> list[list[Any]]:
@@ -185,7 +191,7 @@ def assess(data: cc.AthleteData, idle_days: int, race_days: int) -> tuple[list[l
         skipped += ["missed"]
     ws = data.wellness
     if ws is not None and cc.can_fitness(a):
-        flags += _fitness_flags(ws)
+        flags += _fitness_flags(data)
     elif not cc.can_fitness(a):
         skipped += ["form", "ramp"]
     if "hrv" in a.hidden:
@@ -208,7 +214,7 @@ async def roster_digest(call: ToolCall, args: DigestInput) -> ToolResult:
 
     async def one(a: AthleteAccess) -> cc.AthleteData:
         today = present.local_today(a.timezone)
-        return await fetcher.athlete(a, threads_since=today - timedelta(days=7))
+        return await fetcher.athlete(a, threads_since=cc.comment_since(today))
 
     fetched = await cc.gather_roster(roster, one)
     ranked: list[tuple[int, str, list[Any]]] = []

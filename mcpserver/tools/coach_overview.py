@@ -18,7 +18,7 @@ from mcpserver.db import run_db
 from mcpserver.tools import coach_common as cc
 from mcpserver.tools.activity import pace_unit
 from mcpserver.tools.events import event_row
-from mcpserver.tools.fitness import _series
+from mcpserver.tools.fitness import as_done
 from mcpserver.tools.profile import PACE_UNITS
 
 RACE_HORIZON_DAYS = 180
@@ -69,7 +69,7 @@ def _profile(settings: list[SportSettings]) -> dict[str, Any]:
 
 
 def _load(data: cc.AthleteData) -> dict[str, Any] | None:
-    rows = _series(data.wellness or [])
+    rows = as_done(data.wellness or [], data.events, data.activities, data.today)  # today: done so far
     if not rows:
         return None
     last = rows[-1]
@@ -102,10 +102,10 @@ def _compliance(data: cc.AthleteData) -> dict[str, Any] | None:
     if len(acts) > len(real):
         out["strava_unavailable"] = len(acts) - len(real)
     if data.events is not None:
-        planned = [
+        planned = [  # races too: done_load counts the race activities
             e
             for e in data.events
-            if e.category == "WORKOUT"
+            if e.category in ("WORKOUT", *cc.RACES)
             and (d := cc.local_day(e.start_date_local)) is not None
             and start <= d <= data.today
         ]

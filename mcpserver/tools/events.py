@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from integrations.intervals import errors
 from integrations.intervals.client import IntervalsClient
-from integrations.intervals.schemas import Event, SportSettings
+from integrations.intervals.schemas import Activity, Event, SportSettings
 from integrations.intervals.workouts import (
     DEFAULT_POWER_ZONES,
     OPEN_ZONE_BOUND,
@@ -35,6 +35,7 @@ from integrations.intervals.workouts import (
 from mcpserver import present
 from mcpserver.catalogue import AthleteEcho, DateWindowInput, ToolCall, ToolResult, ToolSpec, Untrusted, register
 from mcpserver.principal import AthleteAccess
+from mcpserver.tools import coach_common as cc
 from mcpserver.tools.activity import pace_unit, tidy, window
 from mcpserver.tools.history import resolve_window
 from mcpserver.tools.profile import PACE_UNITS
@@ -252,7 +253,9 @@ class EventsInput(DateWindowInput):
 class EventRow(BaseModel):
     id: int
     date: str
+    time: str | None = None
     category: str
+    status: str | None = None
     sport: str | None = None
     name: Untrusted | None = None
     duration: str | None = None
@@ -273,6 +276,11 @@ class EventsOutput(BaseModel):
 
 
 UNITS = {
+    "time": "planned local start time (none: any time of the day)",
+    "status": (
+        "planned workouts and races: done (the activity paired to it), missed (past, nothing paired), "
+        "maybe done (a Strava import that day, unreadable through the API); none: today or ahead"
+    ),
     "duration": "planned moving time h:mm:ss",
     "load": "planned training load (1 h at threshold = 100)",
     "intensity_pct": "% of threshold",
@@ -281,30 +289,59 @@ UNITS = {
 
 
 def _prose(text: str | None) -> str | None:
-    """The free text of an event (for workouts: the lines before the first step)."""
+    """The free text of an event (for workouts: the lines before the first step, without the title of the
+    section that step opens: "Zone 2, steady.\n\nWarmup\n- 10m …" is "Zone 2, steady.")."""
     if not text:
         return None
-    lines = []
+    lines: list[str] = []
     for line in text.strip().splitlines():
         if line.lstrip().startswith("-"):
+            if lines and lines[-1]:
+                lines.pop()  # the line right above the first step is its section's title, not prose
             break
         lines.append(line.strip())
     prose = " ".join(x for x in lines if x)
     return prose[:200] or None
 
 
-def event_row(e: Event, settings: Sequence[SportSettings]) -> dict[str, Any]:
+PLANNED = ("WORKOUT", "RACE_A", "RACE_B", "RACE_C")
+
+
+def _status(e: Event, day: Any, today: Any, paired: dict[int, str], strava_days: set[Any] | None) -> dict[str, Any]:
+    """Done / missed for a planned workout or race (None = status unknown: activities not readable)."""
+    if e.category not in PLANNED or day is None:
+        return {}
+    extra = e.model_extra or {}
+    activity = paired.get(e.id) or (str(extra["paired_activity_id"]) if extra.get("paired_activity_id") else None)
+    if activity:
+        return {"status": f"done {activity}"}
+    if strava_days is None or day >= today:
+        return {}
+    return {"status": "maybe done (Strava import that day)" if day in strava_days else "missed"}
+
+
+def event_row(
+    e: Event,
+    settings: Sequence[SportSettings],
+    today: Any = None,
+    paired: dict[int, str] | None = None,
+    strava_days: set[Any] | None = None,
+) -> dict[str, Any]:
     d = present.parse_local(e.start_date_local)
     workout = e.category == "WORKOUT"
     steps = describe_workout(e.description, Rendering.for_sport(settings, e.type, e.workout_doc)) if workout else None
     prose = _prose(e.description) if workout else (e.description or "")[:300] or None
     if workout and prose and steps and steps.startswith(prose):
         prose = None
+    status = _status(e, d.date() if d else None, today, paired or {}, strava_days) if today else {}
     return tidy(
         {
             "id": e.id,
             "date": present.day_label(d.date()) if d else (e.start_date_local or ""),
+            # Intervals.icu dates an event with no start time at local midnight.
+            "time": f"{d:%H:%M}" if d and (d.hour or d.minute) else None,
             "category": CATEGORY_LABELS.get(e.category or "", (e.category or "event").lower()),
+            **status,
             "sport": e.type,
             "name": present.untrusted(e.name),
             "duration": present.hms(e.moving_time) if e.moving_time else None,
@@ -325,12 +362,17 @@ async def get_events(call: ToolCall, args: EventsInput) -> ToolResult:
     end = args.end or start + timedelta(days=DEFAULT_DAYS - 1)
     start, end = resolve_window(access, start, end, default_days=DEFAULT_DAYS)
     client = access.client()
-    events, settings = await asyncio.gather(
+    # Done or missed needs the activities paired to past plans: read only where the grant allows them.
+    with_status = start <= today and args.category != "notes" and cc.can_activities(access)
+    events, settings, activities = await asyncio.gather(
         client.list_events(access.athlete_id, start.isoformat(), end.isoformat(), CATEGORIES.get(args.category)),
         sport_settings(client, access),
+        _activities(client, access, start, min(end, today)) if with_status else _nothing(),
     )
     events.sort(key=lambda e: (e.start_date_local or "", e.id))
-    rows = [event_row(e, settings) for e in events]
+    paired = {a.paired_event_id: a.id for a in activities if a.paired_event_id is not None}
+    strava_days = {d for a in activities if a.is_strava_stub and (d := cc.local_day(a.start_date_local))}
+    rows = [event_row(e, settings, today, paired, strava_days if with_status else None) for e in events]
     planned = sum(e.icu_training_load or 0 for e in events if e.category == "WORKOUT")
     data = {
         "athlete": access.echo(),
@@ -339,6 +381,9 @@ async def get_events(call: ToolCall, args: EventsInput) -> ToolResult:
         "events": rows,
         "units": UNITS,
     }
+    past_plans = any(e.category in PLANNED and (cc.local_day(e.start_date_local) or today) < today for e in events)
+    if past_plans and not with_status:  # said where the legend of status is
+        data["units"] = {**UNITS, "status": "none given: activities are not readable with this access"}
     kinds: dict[str, int] = {}
     for r in rows:
         kinds[r["category"]] = kinds.get(r["category"], 0) + 1
@@ -346,6 +391,14 @@ async def get_events(call: ToolCall, args: EventsInput) -> ToolResult:
     text = f"{present.fence(access.name)} calendar {data['window']}: {summary}"
     text += f"; planned load {round(planned)}." if planned else "."
     return ToolResult(data=tidy(data), text=text)
+
+
+async def _activities(client: IntervalsClient, access: AthleteAccess, start: Any, end: Any) -> list[Activity]:
+    return await client.list_activities(access.athlete_id, start.isoformat(), f"{end.isoformat()}T23:59:59")
+
+
+async def _nothing() -> list[Activity]:
+    return []
 
 
 register(

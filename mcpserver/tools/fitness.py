@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from integrations.intervals import load
-from integrations.intervals.schemas import Event, Wellness
+from integrations.intervals.schemas import Activity, Event, Wellness
 from mcpserver import present
 from mcpserver.bounds import PROJECTION_DAYS, BoundedDate
 from mcpserver.catalogue import AthleteEcho, DateWindowInput, ToolCall, ToolFailure, ToolResult, ToolSpec, register
+from mcpserver.tools import coach_common as cc
 from mcpserver.tools.activity import tidy
 from mcpserver.tools.history import resolve_window
 
@@ -35,11 +36,13 @@ class FitnessRow(BaseModel):
     form: float
     form_zone: str
     ramp_rate: float | None = None
+    strava_imports: int | None = None
 
 
 class FitnessOutput(BaseModel):
     athlete: AthleteEcho
     current: FitnessRow | None = None
+    planned_today: FitnessRow | None = None
     rows: list[FitnessRow] = []
     projection: list[FitnessRow] | None = None
     projected_end: FitnessRow | None = None
@@ -53,8 +56,11 @@ UNITS = {
     "form": "ctl - atl (TSB)",
     "form_zone": "transition > 25, fresh 5..25, grey -10..5, optimal -30..-10, high risk < -30",
     "ramp_rate": "ctl change over the last 7 days",
-    "load": "training load of the day, or of the week when by=week",
+    "load": "training load done that day, or that week when by=week",
     "date": "by=week: the Monday (values at the week's last day)",
+    "current": "today as done so far (Intervals.icu's own line already counts today's plan: see planned_today)",
+    "planned_today": "load planned today and not done yet, and the values once it is done",
+    "strava_imports": "Strava imports whose load is in load (done; the API shows no details of them)",
 }
 
 
@@ -92,6 +98,44 @@ def _present(rows: Sequence[load.DayFitness], by: str) -> list[dict[str, Any]]:
     return [_row(r.date, r.ctl, r.atl, r.ramp_rate, r.load) for r in rows]
 
 
+def planned_undone(events: Sequence[Event] | None, activities: Sequence[Activity] | None, day: date) -> float | None:
+    """Load planned on `day` that no activity is paired to (what Intervals.icu's line counts as if done);
+    None when that cannot be told: the calendar is unread, or neither the activities nor the events say
+    which plans were done, or a Strava import that day hides its pairing."""
+    if events is None:
+        return None
+    todays = [
+        e for e in events if e.category in PLANNED and e.icu_training_load and cc.local_day(e.start_date_local) == day
+    ]
+    if not todays:
+        return 0.0
+    paired = {a.paired_event_id for a in activities or [] if a.paired_event_id is not None}
+    if any(a.is_strava_stub and cc.local_day(a.start_date_local) == day for a in activities or []):
+        return None
+    total = 0.0
+    for e in todays:
+        extra = e.model_extra or {}
+        if e.id in paired or extra.get("paired_activity_id"):
+            continue
+        if activities is None and "paired_activity_id" not in extra:
+            return None  # neither side says whether it was done
+        total += e.icu_training_load or 0.0
+    return total
+
+
+def as_done(
+    wellness: Sequence[Wellness], events: Sequence[Event] | None, activities: Sequence[Activity] | None, today: date
+) -> list[load.DayFitness]:
+    """The fitness series with today's row as done so far, where the calendar and activities tell what of
+    today's plan is not done yet (else Intervals.icu's row as it is)."""
+    series = [r for r in _series(wellness) if r.date <= today]
+    if series and series[-1].date == today:
+        undone = planned_undone(events, activities, today)
+        if undone:
+            series[-1] = load.without_planned(series[-1], undone)
+    return series
+
+
 def _planned_loads(events: Sequence[Event], after: date) -> dict[date, float]:
     loads: dict[date, float] = {}
     for e in events:
@@ -118,15 +162,46 @@ async def get_fitness(call: ToolCall, args: FitnessInput) -> ToolResult:
             )
     by = args.by or ("day" if (end - start).days < 31 else "week")
     client = access.client()
-    with_plan = project_to is not None and access.allows_scope("CALENDAR:READ")
     history_end = today if project_to is not None else end
+    # Today's row of Intervals.icu counts today's plan as if done: the calendar (and the activities paired
+    # to it) tell what to take out, where the grant lets this athlete's tools read them.
+    calendar = cc.can_calendar(access) and (history_end == today or project_to is not None)
+    with_acts = cc.can_activities(access)
     fetches: list[Any] = [client.list_wellness(access.athlete_id, start.isoformat(), history_end.isoformat())]
-    if with_plan and project_to is not None:
-        fetches.append(client.list_events(access.athlete_id, today.isoformat(), project_to.isoformat(), PLANNED))
-    results = await asyncio.gather(*fetches)
-    series = [r for r in _series(results[0]) if r.date <= history_end]
+    fetches.append(
+        client.list_events(access.athlete_id, today.isoformat(), (project_to or today).isoformat(), PLANNED)
+        if calendar
+        else _none()
+    )
+    fetches.append(
+        client.list_activities(access.athlete_id, start.isoformat(), f"{history_end.isoformat()}T23:59:59")
+        if with_acts
+        else _none()
+    )
+    wellness, events, activities = await asyncio.gather(*fetches)
+    series = [r for r in _series(wellness) if r.date <= history_end]
+    raw = list(series)  # as Intervals.icu has them: the projection goes on from today's plan included
+    data: dict[str, Any] = {"athlete": access.echo(), "units": UNITS}
+    notes: list[str] = []
+    if series and series[-1].date == today:
+        undone = planned_undone(events, activities, today)
+        if undone is None and series[-1].load:
+            notes.append(
+                "Today's values are Intervals.icu's, which count today's planned workouts as if done; "
+                "which of them are done could not be read here."
+            )
+        elif undone:
+            done = load.without_planned(series[-1], undone)
+            data["planned_today"] = _row(today, series[-1].ctl, series[-1].atl, series[-1].ramp_rate, undone)
+            series[-1] = done
     shown = [r for r in series if start <= r.date <= end]
-    data: dict[str, Any] = {"athlete": access.echo(), "rows": _present(shown, by), "units": UNITS}
+    data["rows"] = _present(shown, by)
+    strava = _strava_days(activities)
+    if strava:
+        for row, key in zip(data["rows"], _row_keys(shown, by), strict=True):
+            n = sum(count for d, count in strava.items() if key[0] <= d <= key[1])
+            if n:
+                row["strava_imports"] = n
     past = [r for r in series if r.date <= today]
     if past:
         last = past[-1]
@@ -139,9 +214,13 @@ async def get_fitness(call: ToolCall, args: FitnessInput) -> ToolResult:
             "fatigue (ATL) "
             f"{last.atl:.1f}, form {last.form:+.1f} ({data['rows'][-1]['form_zone']}), ramp {last.ramp_rate:+.1f}/week."
         )
-    if project_to is not None and past:
-        planned = _planned_loads(results[1], past[-1].date) if with_plan else {}
-        projected = load.project(past[-1], planned, project_to, history=past)
+    if "planned_today" in data:
+        p = data["planned_today"]
+        text += f" Planned today, not done yet: load {p['load']} (CTL {p['ctl']}, form {p['form']:+} once done)."
+    raw_past = [r for r in raw if r.date <= today]
+    if project_to is not None and raw_past:
+        planned = _planned_loads(events or [], raw_past[-1].date) if calendar else {}
+        projected = load.project(raw_past[-1], planned, project_to, history=raw_past)
         data["projection"] = _present(projected, by)
         if projected:
             p = projected[-1]
@@ -150,9 +229,31 @@ async def get_fitness(call: ToolCall, args: FitnessInput) -> ToolResult:
                 f" Projected through the plan to {present.day_label(p.date)}: CTL {p.ctl:.1f}, form {p.form:+.1f} "
                 f"({data['projected_end']['form_zone']})."
             )
-        if not with_plan:
-            data["note"] = "Projection assumes rest: the athlete did not grant calendar access (CALENDAR:READ)."
+        if not calendar:
+            notes.append("Projection assumes rest: the athlete did not grant calendar access (CALENDAR:READ).")
+    if notes:
+        data["note"] = " ".join(notes)
     return ToolResult(data=data, text=text)
+
+
+async def _none() -> None:
+    return None
+
+
+def _strava_days(activities: Sequence[Activity] | None) -> dict[date, int]:
+    out: dict[date, int] = {}
+    for a in activities or []:
+        d = cc.local_day(a.start_date_local)
+        if a.is_strava_stub and d is not None:
+            out[d] = out.get(d, 0) + 1
+    return out
+
+
+def _row_keys(rows: Sequence[load.DayFitness], by: str) -> list[tuple[date, date]]:
+    """The first and last day each presented row covers."""
+    if by == "week":
+        return [(w.week_start, w.week_start + timedelta(days=6)) for w in load.weekly(rows)]
+    return [(r.date, r.date) for r in rows]
 
 
 register(

@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 from mcpserver import present
 from mcpserver import undo as undo_actions
 from mcpserver.catalogue import AthleteEcho, ToolCall, ToolFailure, ToolResult, ToolSpec, register
+from mcpserver.db import run_db
+from mcpserver.principal import AthleteAccess
 from mcpserver.tools.writes_common import who
 from mcpserver.tools.writes_confirm import ConfirmInput, confirm_note, confirmed, issue
 
@@ -45,7 +47,11 @@ async def undo_last_write(call: ToolCall, args: UndoInput) -> ToolResult:
                 outcome.entry_id, access=access, dry_run=False, only_token_id=only_token
             )
     except undo_actions.UndoError as exc:
-        raise ToolFailure(str(exc)) from None
+        message = str(exc)
+        if only_token is not None and args.entry_id is None:
+            better = await run_db(_coach_nothing_left, access, only_token)
+            message = better or message
+        raise ToolFailure(message) from None
     entry = await undo_actions.AccessLogEntry.objects.aget(pk=outcome.entry_id)
     local = entry.created_at.astimezone(present.zone(access.timezone))
     undone = {
@@ -78,6 +84,22 @@ async def undo_last_write(call: ToolCall, args: UndoInput) -> ToolResult:
         f"To redo it, call undo_last_write with entry_id {entry.pk}."
     )
     return ToolResult(data=data, text=text, write=outcome.write, undo_of_id=entry.pk)  # type: ignore[arg-type]
+
+
+def _coach_nothing_left(access: AthleteAccess, token_id: int) -> str | None:
+    """Whose writes a coach URL can undo, when none of its own is left (None: it has some; another reason)."""
+    pending = undo_actions.candidates(access.athlete_id, access.link_user_id).filter(undo_of__isnull=True)
+    if pending.filter(token_id=token_id).exists():
+        return None
+    others = pending.count()
+    text = f"Nothing left to undo for {access.name} through this coach URL: it undoes only the writes it made itself."
+    if others:
+        text += (
+            f" {access.name} has {others} other write{'s' if others > 1 else ''} through Threshold (their own "
+            "assistant or another URL): only that URL, or the athlete's access log, can undo "
+            f"{'them' if others > 1 else 'it'}."
+        )
+    return text
 
 
 register(
