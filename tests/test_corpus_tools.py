@@ -1076,5 +1076,5 @@ async def test_it_catches_up_on_hrv_recorded_as_sdnn(urls: Urls) -> None:
 
 async def test_it_says_which_activity_each_new_comment_is_on(urls: Urls) -> None:
     data, _ = await answer(urls.coach, "catch_up", {})
-    for line in data["athletes"][0]["comments"]:
-        assert "2026-09-12" in line or "Evening Run" in line or "i91000002" in line, line
+    for comment in data["athletes"][0]["comments"]:
+        has(comment, {"date": "Sat 2026-09-12", "activity_id": "i91000002", "activity": "Evening Run"})
