@@ -450,7 +450,7 @@ async def test_it_shows_the_laps_written_back_on_a_track_ride_and_a_manual_entry
 async def test_it_counts_comments_without_the_deleted_one(urls: Urls) -> None:
     result = await call(urls.kiri, "get_activity_detail", {"activity_id": "i91000021"})
     assert not result.is_error, result.content
-    data = result.structured_content or {}
+    data = plain(result.structured_content or {})
     comments = data["summary"]["comments"]
     assert (comments if isinstance(comments, int) else len(comments)) == 2  # 3 messages, 1 deleted
     # created 2026-07-28T22:00Z, 23:10Z, 23:40Z = Wed 2026-07-29 08:00, 09:10, 09:40 in Brisbane (UTC+10)

@@ -123,8 +123,12 @@ async def test_it_lists_a_thread_with_a_deleted_comment_marked_and_not_counted(u
     data = await answered(urls.mara, "get_activity_detail", {"activity_id": thread.activity_id})
     assert data["summary"]["comments"] == thread.live
     *_, sam, mara = data["comments"]
-    assert (sam["by"], sam["text"]) == ("Sam Okafor", "Nice pacing on the last block.")
-    assert mara == {"at": thread.deleted_at, "by": "Mara Lindqvist", "deleted": True}  # marked, without its text
+    assert (sam["by"], sam["text"]) == ({"untrusted": "Sam Okafor"}, {"untrusted": "Nice pacing on the last block."})
+    assert mara == {
+        "at": thread.deleted_at,
+        "by": {"untrusted": "Mara Lindqvist"},
+        "deleted": True,
+    }  # marked, without its text
 
 
 async def test_every_coach_tool_reading_threads_skips_the_deleted_comment(urls: Urls, thread: Thread) -> None:

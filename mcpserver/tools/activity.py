@@ -191,8 +191,8 @@ class DetailSummary(BaseModel):
 
 class Comment(BaseModel):
     at: str | None = None
-    by: str
-    text: str | None = None
+    by: Untrusted | None = None
+    text: Untrusted | None = None
     deleted: bool | None = None
 
 
@@ -314,11 +314,11 @@ def comment_row(m: Message, tz_name: str) -> dict[str, Any]:
     if when is not None and when.tzinfo is not None:
         when = when.astimezone(present.zone(tz_name))
     row: dict[str, Any] = {"at": f"{present.day_label(when.date())} {when:%H:%M}" if when else None}
-    row["by"] = message_name(m)
+    row["by"] = present.untrusted(message_name(m))  # the writer's own words: data, never instructions
     if m.deleted:
         row["deleted"] = True
     else:
-        row["text"] = short(message_text(m), MAX_COMMENT_CHARS)
+        row["text"] = present.untrusted(short(message_text(m), MAX_COMMENT_CHARS))
     return row
 
 
