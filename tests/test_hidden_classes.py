@@ -28,7 +28,7 @@ from django.test import Client
 from mcp.client import Client as McpClient
 
 from accounts.actions import reveal_token
-from coaching.actions import grantable_tools, invite_coach
+from coaching.actions import accept_invite, grantable_tools, invite_coach
 from coaching.models import AccessLogEntry, CatchUpCursor, CoachGrant
 from mcpserver import present, redact
 from tests.conftest import MARA, PASSWORD, Sandbox, ServerThread, make_athlete
@@ -144,7 +144,7 @@ def build_world(product: ServerThread, sandbox: Sandbox) -> World:
     hides = {"open": [], "closed": list(CLASSES), **{cls: [cls] for cls in CLASSES}}
     url, token_id = {}, {}
     for key, hidden in hides.items():
-        grant = invite_coach(mara, f"{key}@coach.example", everything, hidden=hidden)
+        grant = accept_invite(invite_coach(mara, f"{key}@coach.example", everything, hidden=hidden))
         assert grant.coach_token is not None
         url[key] = f"{product.url}/mcp/{reveal_token(grant.coach_token)}"
         token_id[key] = grant.coach_token.pk
@@ -307,7 +307,7 @@ def coach(product: ServerThread, sandbox: Sandbox, hidden: list[str], email: str
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
     plant(sandbox, today, _activity(sandbox, today), "A", CLASSES)
     everything = [t for group in grantable_tools().values() for t in group]
-    grant = invite_coach(mara, email, everything, hidden=hidden)
+    grant = accept_invite(invite_coach(mara, email, everything, hidden=hidden))
     assert grant.coach_token is not None
     return f"{product.url}/mcp/{reveal_token(grant.coach_token)}"
 
