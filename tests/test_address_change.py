@@ -11,9 +11,9 @@ from django.test import Client
 
 from accounts.actions import ensure_athlete_token, reveal_token
 from accounts.models import McpToken, User
-from coaching.actions import invite_coach
+from coaching.actions import accept_invite, invite_coach
 from tests.billing_helpers import commit_each_request
-from tests.conftest import make_athlete
+from tests.conftest import AROHA, Sandbox, make_athlete
 
 __all__ = ["commit_each_request"]
 
@@ -68,10 +68,11 @@ def test_it_mails_the_url_to_the_new_address_and_nothing_to_the_old_one() -> Non
     assert token.email == "mara@new.example"  # the copy on the token followed the account
 
 
-def test_it_moves_a_coach_url_with_the_coachs_new_address() -> None:
-    aroha = make_athlete("aroha@example.com", athlete_id=None)
+def test_it_moves_a_coach_url_with_the_coachs_new_address(sandbox: Sandbox) -> None:
+    # Only a connected athlete can invite, and Sam's URL reaches her once he accepts.
+    aroha = make_athlete("aroha@example.com", athlete_id=AROHA, sandbox=sandbox)
     sam = make_athlete("sam@old.example", athlete_id=None)
-    grant = invite_coach(aroha, "sam@old.example", ["get_training_history"])
+    grant = accept_invite(invite_coach(aroha, "sam@old.example", ["get_training_history"]))
     coach_token = McpToken.objects.get(pk=grant.coach_token_id)
     assert coach_token.user_id == sam.pk
     change_address(sam, "sam@new.example")
@@ -82,9 +83,9 @@ def test_it_moves_a_coach_url_with_the_coachs_new_address() -> None:
     assert reveal_token(coach_token) in mail.outbox[-1].body and mail.outbox[-1].to == ["sam@new.example"]
 
 
-def test_it_still_reaches_a_coach_without_an_account_by_the_invited_address() -> None:
-    aroha = make_athlete("aroha@example.com", athlete_id=None)
-    grant = invite_coach(aroha, "cora@coach.example", ["get_training_history"])
+def test_it_still_reaches_a_coach_without_an_account_by_the_invited_address(sandbox: Sandbox) -> None:
+    aroha = make_athlete("aroha@example.com", athlete_id=AROHA, sandbox=sandbox)
+    grant = accept_invite(invite_coach(aroha, "cora@coach.example", ["get_training_history"]))
     ask_and_confirm("Cora@Coach.Example")
     assert mail.outbox[-1].to == ["cora@coach.example"]
     assert reveal_token(McpToken.objects.get(pk=grant.coach_token_id)) in mail.outbox[-1].body

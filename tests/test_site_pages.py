@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from accounts.nav import roles_for
-from coaching.actions import grantable_tools, invite_coach
+from coaching.actions import accept_invite, grantable_tools, invite_coach
 from coaching.models import CoachApiKey
 from tests.conftest import MARA, PASSWORD, SAM, Sandbox, make_athlete
 
@@ -93,10 +93,10 @@ def test_it_tells_athletes_coaches_and_both_apart(sandbox: Sandbox) -> None:
     assert (roles_for(aroha).athlete, roles_for(aroha).coach) == (False, True)  # coaches on Intervals.icu
 
 
-def test_it_shows_a_coach_their_coach_home_and_not_the_athletes_menu() -> None:
-    mara = make_athlete("mara@example.com", athlete_id=None)
+def test_it_shows_a_coach_their_coach_home_and_not_the_athletes_menu(sandbox: Sandbox) -> None:
+    mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)  # only a connected athlete invites
     make_athlete("sam@example.com", athlete_id=None)
-    invite_coach(mara, "sam@example.com", grantable_tools()["read"])
+    accept_invite(invite_coach(mara, "sam@example.com", grantable_tools()["read"]))
     coach_menu = logged_in("sam@example.com").get("/privacy/").content.decode()
     assert ">Coach home</a>" in coach_menu
     assert ">Access log</a>" not in coach_menu and ">Coaches</a>" not in coach_menu
