@@ -522,11 +522,21 @@ class Outcome:
     upstream: list[tuple[str, str, str, str | None, int]]
 
 
+# In a call's arguments: the confirmation code of the answer just before it (the preview of an overwrite).
+CONFIRM = "<the code of the preview just before>"
+
+
 async def _call(world: World, token: Token, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
     from mcp.client import Client
 
     async with Client(f"{world.base_url}/mcp/{token.raw}", mode="legacy") as client:
-        return [await client.call_tool(tool, args) for tool, args in calls]
+        out: list[Any] = []
+        for tool, args in calls:
+            if args.get("confirm") == CONFIRM:
+                code = (out[-1].structured_content or {}).get("confirm") if out else None
+                args = {**args, "confirm": code}
+            out.append(await client.call_tool(tool, args))
+        return out
 
 
 def text_of(result: Any) -> str:
@@ -723,11 +733,14 @@ HIDDEN_CLASSES = ("weight", "hrv", "sleep", "menstrual", "location", "notes")
 
 
 def _blob(result: Any) -> str:
-    """An answer's text and structured content, without the access-log id it may echo (a counter)."""
+    """An answer's text and structured content, without the access-log id it may echo (a counter) or its
+    confirmation code (a fresh MAC, which could read like a planted value)."""
     data = dict(result.structured_content or {})
     if isinstance(data.get("undone"), dict):
         data["undone"] = {k: v for k, v in data["undone"].items() if k != "entry_id"}
-    return text_of(result) + "\n" + json.dumps(data, ensure_ascii=False)
+    blob = text_of(result) + "\n" + json.dumps(data, ensure_ascii=False)
+    code = data.get("confirm")
+    return blob.replace(code, "<confirm>") if isinstance(code, str) and code else blob
 
 
 def _plant_hidden(world: World, state: Any) -> None:
@@ -744,7 +757,7 @@ def hidden_class_check(world: World, report: Report, state: Any) -> None:
     the control coach sees."""
     from accounts.actions import reveal_token
     from accounts.models import User
-    from coaching.actions import invite_coach
+    from coaching.actions import accept_invite, invite_coach
 
     _plant_hidden(world, state)
     partial = world.token("coach:partial")
@@ -763,26 +776,30 @@ def hidden_class_check(world: World, report: Report, state: Any) -> None:
     diego = User.objects.get(email="diego@example.com")
     logged = {"weight_kg": 70.1, "resting_hr": 50, "hrv_ms": 60.5, "sleep_hours": 6.5, "soreness": 2, "notes": "x"}
     for hidden in ("", *HIDDEN_CLASSES):
-        grant = invite_coach(
-            diego,
-            f"hides-{hidden or 'nothing'}@coach.example",
-            ["log_wellness", "undo_last_write"],
-            hidden=[hidden] if hidden else [],
+        grant = accept_invite(
+            invite_coach(
+                diego,
+                f"hides-{hidden or 'nothing'}@coach.example",
+                ["log_wellness", "undo_last_write"],
+                hidden=[hidden] if hidden else [],
+            )
         )
         assert grant.coach_token is not None
         coach = Token(f"coach:hides-{hidden}", reveal_token(grant.coach_token), "coach", {DIEGO: frozenset()})
         _plant_hidden(world, state)
+        # Writing over the planted values and undoing both overwrite: each is previewed, then confirmed.
         calls = [
-            ("log_wellness", {"athlete": DIEGO, **logged, "dry_run": False}),
+            ("log_wellness", {"athlete": DIEGO, **logged, "dry_run": True}),
+            ("log_wellness", {"athlete": DIEGO, **logged, "confirm": CONFIRM}),
             ("undo_last_write", {"athlete": DIEGO, "dry_run": True}),
-            ("undo_last_write", {"athlete": DIEGO, "dry_run": False}),  # puts the planted values back
+            ("undo_last_write", {"athlete": DIEGO, "confirm": CONFIRM}),  # puts the planted values back
         ]
         answers = asyncio.run(_call(world, coach, calls))
         failed = [f"{tool}: {text_of(r)}" for (tool, _), r in zip(calls, answers, strict=True) if r.is_error]
         if failed:
             report.fail(f"hidden-class undo check ({hidden or 'nothing'} hidden) failed: {failed}")
             continue
-        preview = _blob(answers[1])
+        preview = _blob(answers[2])
         report.hidden_previews += 1
         if not hidden:
             missing = [
@@ -792,7 +809,8 @@ def hidden_class_check(world: World, report: Report, state: Any) -> None:
                 report.fail(f"the undo preview of a coach who hides nothing misses {missing}: the check proves nothing")
             continue
         for pattern in [*HIDDEN_MARKERS[hidden], HIDDEN_COMMENT]:
-            for answer, name in ((answers[0], "log_wellness"), (answers[1], "undo preview"), (answers[2], "undo")):
+            named = zip(answers, ("log_wellness preview", "log_wellness", "undo preview", "undo"), strict=True)
+            for answer, name in named:
                 if re.search(pattern, _blob(answer)):
                     report.fail(f"{hidden} hidden, yet {name} shows {pattern!r}: {_blob(answer)[:300]}")
 

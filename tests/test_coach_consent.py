@@ -315,7 +315,7 @@ def test_a_selected_athlete_who_left_is_refused_with_the_choices_never_replaced(
     text = refused.content[0].text
     assert text == (
         f"No athlete '{MARA}' with get_training_history on this MCP URL. "
-        f"Available with get_training_history: Diego Alvarez ({DIEGO})."
+        f"Available with get_training_history: {DIEGO}."  # ids only: a name is free text (MCP safety)
     )
     whoami = call(url, "whoami").structured_content
     assert [a["is_default"] for a in whoami["athletes"]] == [False], "Diego is not silently the default"

@@ -28,7 +28,7 @@ from django.test import Client
 from mcp.client import Client as McpClient
 
 from accounts.actions import reveal_token
-from coaching.actions import grantable_tools, invite_coach
+from coaching.actions import accept_invite, grantable_tools, invite_coach
 from coaching.models import AccessLogEntry, CatchUpCursor, CoachGrant
 from mcpserver import present, redact
 from tests.conftest import MARA, PASSWORD, Sandbox, ServerThread, make_athlete
@@ -144,7 +144,7 @@ def build_world(product: ServerThread, sandbox: Sandbox) -> World:
     hides = {"open": [], "closed": list(CLASSES), **{cls: [cls] for cls in CLASSES}}
     url, token_id = {}, {}
     for key, hidden in hides.items():
-        grant = invite_coach(mara, f"{key}@coach.example", everything, hidden=hidden)
+        grant = accept_invite(invite_coach(mara, f"{key}@coach.example", everything, hidden=hidden))
         assert grant.coach_token is not None
         url[key] = f"{product.url}/mcp/{reveal_token(grant.coach_token)}"
         token_id[key] = grant.coach_token.pk
@@ -182,22 +182,27 @@ def read_calls(world: World) -> list[tuple[str, dict[str, Any]]]:
 
 
 def write_calls(world: World) -> list[tuple[str, dict[str, Any]]]:
-    """Writes whose answers quote Mara's data: log wellness over the planted values, preview its undo, undo it
-    (which puts the planted values back); and the other writes as previews."""
+    """Writes whose answers quote Mara's data: log wellness over the planted values (a replacement: preview,
+    then confirmed with the preview's code), preview its undo, undo it with that preview's code (which puts the
+    planted values back); and the other writes as previews."""
     later = str(world.today + dt.timedelta(days=5))
     steps = [{"seconds": 600, "target": {"type": "hr_zone", "value": 2}}]
     logged = {"weight_kg": 70.1, "resting_hr": 50, "hrv_ms": 60.5, "sleep_hours": 6.5, "sleep_quality": 2}
     return [
         ("log_wellness", {"athlete": MARA, **logged, "soreness": 2, "notes": "coach wrote", "dry_run": True}),
-        ("log_wellness", {"athlete": MARA, **logged, "soreness": 2, "notes": "coach wrote", "dry_run": False}),
+        ("log_wellness", {"athlete": MARA, **logged, "soreness": 2, "notes": "coach wrote", "confirm": CONFIRM}),
         ("undo_last_write", {"athlete": MARA, "dry_run": True}),
-        ("undo_last_write", {"athlete": MARA, "dry_run": False}),
+        ("undo_last_write", {"athlete": MARA, "dry_run": False, "confirm": CONFIRM}),
         ("push_workout", {"athlete": MARA, "date": later, "sport": "Ride", "name": "Probe", "steps": steps}),
         ("add_calendar_note", {"athlete": MARA, "date": later, "title": "Probe"}),
         ("add_race", {"athlete": MARA, "date": later, "name": "Probe", "sport": "Ride", "priority": "A"}),
         ("add_activity_comment", {"athlete": MARA, "activity_id": world.activity_id, "text": "Probe"}),
         ("add_private_note", {"athlete": MARA, "text": "Probe note"}),
     ]
+
+
+# In a call's arguments: the confirmation code of the answer just before it (a preview of the same call).
+CONFIRM = "<the code of the preview just before>"
 
 
 @dataclass
@@ -212,7 +217,11 @@ class Answer:
         data = dict(self.data)
         if isinstance(data.get("undone"), dict):  # an access-log id is a counter, not data
             data["undone"] = {k: v for k, v in data["undone"].items() if k != "entry_id"}
-        return self.text + "\n" + json.dumps(data, ensure_ascii=False, sort_keys=True)
+        text, blob = self.text, json.dumps(data, ensure_ascii=False, sort_keys=True)
+        code = self.data.get("confirm")
+        if isinstance(code, str) and code:  # a confirmation code is a fresh MAC, not data (it could read "71.3")
+            text, blob = text.replace(code, "<confirm>"), blob.replace(code, "<confirm>")
+        return text + "\n" + blob
 
 
 def run(url: str, calls: list[tuple[str, dict[str, Any]]]) -> list[Answer]:
@@ -220,6 +229,9 @@ def run(url: str, calls: list[tuple[str, dict[str, Any]]]) -> list[Answer]:
         async with McpClient(url, mode="legacy") as client:
             out = []
             for tool, args in calls:
+                if args.get("confirm") == CONFIRM:
+                    assert out and out[-1].data.get("confirm"), (tool, out[-1] if out else None)
+                    args = {**args, "confirm": out[-1].data["confirm"]}
                 r = await client.call_tool(tool, args)
                 text = r.content[0].text if r.content else ""  # type: ignore[union-attr]
                 out.append(Answer(tool, args, bool(r.is_error), text, dict(r.structured_content or {})))
@@ -307,7 +319,7 @@ def coach(product: ServerThread, sandbox: Sandbox, hidden: list[str], email: str
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
     plant(sandbox, today, _activity(sandbox, today), "A", CLASSES)
     everything = [t for group in grantable_tools().values() for t in group]
-    grant = invite_coach(mara, email, everything, hidden=hidden)
+    grant = accept_invite(invite_coach(mara, email, everything, hidden=hidden))
     assert grant.coach_token is not None
     return f"{product.url}/mcp/{reveal_token(grant.coach_token)}"
 
@@ -323,9 +335,11 @@ def test_it_keeps_the_coach_s_own_private_notes_when_notes_are_hidden(product: S
         ],
     )
     assert not saved.is_error and saved.data["notes"] == 1
-    assert any("Ask Mara about the March camp" in n for n in overview.data["private_notes"])
+    assert [present.UNTRUSTED, "Ask Mara about the March camp"] in [
+        [k, v] for _, note in overview.data["private_notes"] for k, v in note.items()
+    ]
     assert "open_threads" not in overview.data, "the athlete's comment threads stay hidden"
-    assert notes.data["notes"][0][1] == "Ask Mara about the March camp"
+    assert notes.data["notes"][0][1] == {present.UNTRUSTED: "Ask Mara about the March camp"}
 
 
 def _wait_for_rows(token_id: int, count: int) -> list[AccessLogEntry]:
@@ -346,13 +360,14 @@ def test_it_logs_the_whole_answer_for_the_athlete_while_the_coach_gets_it_withou
         url,
         [
             ("get_wellness", {}),
-            ("log_wellness", {"weight_kg": 70.4, "hrv_ms": 61.5, "soreness": 2, "dry_run": False}),
+            ("log_wellness", {"weight_kg": 70.4, "hrv_ms": 61.5, "soreness": 2, "dry_run": True}),
+            ("log_wellness", {"weight_kg": 70.4, "hrv_ms": 61.5, "soreness": 2, "confirm": CONFIRM}),
         ],
-    )
+    )[::2]
     assert "83.2" not in wellness.text and "70.4" not in logged.text
     grant = CoachGrant.objects.get(coach_email="sam@coach.example")
     assert grant.coach_token_id is not None
-    rows = _wait_for_rows(grant.coach_token_id, 2)
+    rows = _wait_for_rows(grant.coach_token_id, 3)  # the read, the preview and the write
     summaries = {r.tool: r.summary for r in rows}
     # Mara's own access log says what her coach read and wrote, in full.
     assert "HRV 83.2 ms" in summaries["get_wellness"], summaries
@@ -370,13 +385,20 @@ def test_it_renders_the_coach_s_text_from_what_is_left_of_the_answer(product: Se
     assert "hrv" in wellness.text and "weight_kg" in wellness.text and "71.3" in wellness.text, wellness.text
     assert "83.2" not in wellness.text and "resting_hr" not in wellness.text and "47 bpm" not in wellness.text
     assert json.dumps(wellness.data["rows"], ensure_ascii=False, separators=(", ", ": ")) in wellness.text
-    # A tool whose text holds no hideable data keeps its own one line.
-    assert history.text.startswith("Mara Lindqvist (Europe/Stockholm): ") and "activities" in history.text
+    # A tool whose text holds no hideable data keeps its own one line (her name fenced: it is data).
+    assert history.text.startswith("«Mara Lindqvist» (Europe/Stockholm): ") and "activities" in history.text
 
 
 def test_it_does_not_name_a_hidden_field_when_an_undo_is_refused(product: ServerThread, sandbox: Sandbox) -> None:
     url = coach(product, sandbox, ["weight"])
-    (logged,) = run(url, [("log_wellness", {"weight_kg": 70.2, "soreness": 3, "dry_run": False})])
+    preview, logged = run(
+        url,
+        [
+            ("log_wellness", {"weight_kg": 70.2, "soreness": 3, "dry_run": True}),
+            ("log_wellness", {"weight_kg": 70.2, "soreness": 3, "confirm": CONFIRM}),
+        ],
+    )
+    assert preview.data["status"] == "preview", preview.text
     assert not logged.is_error, logged.text
     # Mara changes both values in Intervals.icu afterwards: undoing would overwrite her change.
     today = present.local_today(STOCKHOLM)

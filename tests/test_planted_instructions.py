@@ -22,7 +22,7 @@ import pytest
 from mcp.client import Client
 
 from accounts.actions import reveal_token
-from coaching.actions import grantable_tools, invite_coach
+from coaching.actions import accept_invite, grantable_tools, invite_coach
 from mcpserver import present
 from tests.conftest import DIEGO, MARA, Sandbox, ServerThread, make_athlete, mcp_url
 
@@ -156,9 +156,11 @@ def urls(product: ServerThread, sandbox: Sandbox) -> Urls:
     # The athlete name is free text its owner chose (a stranger's invite brings any name to the coach).
     IntervalsLink.objects.filter(athlete_id=MARA).update(athlete_name=f"{PAYLOAD} Mara")
     tools = [t for group in grantable_tools().values() for t in group]
-    grant = invite_coach(mara, "sam@example.com", tools)
-    invite_coach(diego, "sam@example.com", tools)
-    hiding = invite_coach(mara, "aroha@example.com", grantable_tools()["read"], hidden=["weight", "location"])
+    grant = accept_invite(invite_coach(mara, "sam@example.com", tools))
+    accept_invite(invite_coach(diego, "sam@example.com", tools))
+    hiding = accept_invite(
+        invite_coach(mara, "aroha@example.com", grantable_tools()["read"], hidden=["weight", "location"])
+    )
     assert grant.coach_token is not None and hiding.coach_token is not None
     return Urls(
         mcp_url(product, mara),

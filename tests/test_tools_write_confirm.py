@@ -21,7 +21,7 @@ import pytest
 from mcp.client import Client
 
 from accounts.actions import reveal_token
-from coaching.actions import grantable_tools, invite_coach
+from coaching.actions import accept_invite, grantable_tools, invite_coach
 from mcpserver.tools import writes_confirm
 from tests.conftest import DIEGO, MARA, Sandbox, ServerThread, make_athlete, mcp_url
 from tests.test_tools_write_helpers import THRESHOLD_STEPS, call, future_day, local_today, ok, unique, upstream
@@ -59,8 +59,8 @@ def urls(product: ServerThread, sandbox: Sandbox) -> Urls:
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
     diego = make_athlete("diego@example.com", athlete_id=DIEGO, sandbox=sandbox)
     tools = [t for group in grantable_tools().values() for t in group]
-    grant = invite_coach(mara, "sam@example.com", tools)
-    invite_coach(diego, "sam@example.com", tools)
+    grant = accept_invite(invite_coach(mara, "sam@example.com", tools))
+    accept_invite(invite_coach(diego, "sam@example.com", tools))
     assert grant.coach_token is not None
     return Urls(mara=mcp_url(product, mara), coach=f"{product.url}/mcp/{reveal_token(grant.coach_token)}")
 
