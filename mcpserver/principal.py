@@ -16,6 +16,7 @@ and nothing ever falls back silently to another athlete.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hmac
 import logging
@@ -270,13 +271,8 @@ def _grant_access(grant: Any, row: McpToken, ends: list[datetime]) -> AthleteAcc
             ends.append(end)
     if not isinstance(grant.tools, list) or not isinstance(grant.hidden_classes, list):
         raise TypeError("tools and hidden classes must be lists")  # deny: never guess what was granted
-    return AthleteAccess(
-        athlete_id=link.athlete_id,
-        name=link.athlete_name or link.athlete_id,
-        timezone=link.timezone,
-        scopes=frozenset(link.scope_set),
-        link_user_id=link.user_id,
-        token_encrypted=link.token_encrypted,
+    return dataclasses.replace(
+        own_link_access(link),
         is_self=grant.athlete_id == row.user_id,
         tools=frozenset(grant.tools),
         hidden=frozenset(grant.hidden_classes),
