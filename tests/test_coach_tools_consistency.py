@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from accounts.actions import reveal_token
-from coaching.actions import grantable_tools, invite_coach
+from coaching.actions import accept_invite, grantable_tools, invite_coach
 from tests import pinned_sandbox
 from tests.conftest import MARA, Sandbox, ServerThread, make_athlete, mcp_url
 from tests.read_tools_helpers import call, ok
@@ -48,7 +48,7 @@ class People:
 
 def people(product: ServerThread, pinned: Sandbox, tools: list[str]) -> People:
     mara = make_athlete("mara@example.com", athlete_id=MARA, sandbox=pinned)
-    grant = invite_coach(mara, SAM, tools)
+    grant = accept_invite(invite_coach(mara, SAM, tools))
     assert grant.coach_token is not None
     return People(mcp_url(product, mara), f"{product.url}/mcp/{reveal_token(grant.coach_token)}")
 
@@ -83,9 +83,11 @@ async def test_the_digest_and_the_conversations_await_the_same_replies(reader: P
         await ok(reader.mara, "add_activity_comment", {"activity_id": activity, "text": "Legs felt heavy."})
     digest = await ok(reader.sam, "roster_digest", {})
     talks = await ok(reader.sam, "get_conversations", {})
-    awaiting = [r for r in talks["threads"]["rows"] if r[3]]
-    assert any(f"({recent})" in r[1] for r in awaiting)
-    assert not any(f"({old})" in r[1] for r in talks["threads"]["rows"])  # 7 days ago: not the last 7 days
+    columns = talks["threads"]["columns"]
+    rows = [dict(zip(columns, r, strict=True)) for r in talks["threads"]["rows"]]
+    awaiting = [r for r in rows if r["awaiting_reply"]]
+    assert any(r["activity_id"] == recent for r in awaiting)
+    assert not any(r["activity_id"] == old for r in rows)  # 7 days ago: not the last 7 days
     flag = mara_row(digest)["comments"]
     assert flag[2].startswith(f"{len(awaiting)} awaiting a reply"), (flag, awaiting)
     assert old not in flag[2]
@@ -113,7 +115,9 @@ async def test_a_write_on_a_read_only_athlete_says_it_is_read_only(reader: Peopl
 
 
 async def test_the_coach_s_undo_says_whose_writes_it_can_undo(writer: People) -> None:
-    await ok(writer.mara, "log_wellness", {"soreness": 4, "dry_run": False})  # Mara's own write (she logged 2)
+    # Mara's own write (she logged 2): replacing a value goes preview -> confirm.
+    preview = await ok(writer.mara, "log_wellness", {"soreness": 4, "dry_run": False})
+    await ok(writer.mara, "log_wellness", {"soreness": 4, "dry_run": False, "confirm": preview["confirm"]})
     refused = await call(writer.sam, "undo_last_write", {"athlete": MARA})
     assert refused.is_error
     text = refused.content[0].text

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from accounts.actions import reveal_token
-from coaching.actions import grantable_tools, invite_coach
+from coaching.actions import accept_invite, grantable_tools, invite_coach
 from tests import pinned_sandbox
 from tests.conftest import MARA, Sandbox, ServerThread, make_athlete, mcp_url
 from tests.pinned_sandbox import STRAVA_DAY, TODAY
@@ -48,7 +48,7 @@ def mara_url(product: ServerThread, mara: Any) -> str:
 @pytest.fixture
 def sam_url(product: ServerThread, mara: Any) -> str:
     """Sam the coach, with every read tool on Mara."""
-    grant = invite_coach(mara, "sam@coach.example", grantable_tools()["read"])
+    grant = accept_invite(invite_coach(mara, "sam@coach.example", grantable_tools()["read"]))
     assert grant.coach_token is not None
     return f"{product.url}/mcp/{reveal_token(grant.coach_token)}"
 
@@ -89,8 +89,8 @@ async def test_it_says_which_planned_workouts_were_done_missed_or_on_a_strava_da
     assert rows["Wed 2026-03-11"]["status"] == "maybe done (Strava import that day)"
     assert "status" not in rows["Thu 2026-03-12"] and "status" not in rows["Fri 2026-03-13"]  # today and ahead
     # The note is the text above the steps, not the title of their first section.
-    assert rows["Wed 2026-03-11"]["note"] == "Zone 2, steady."
-    assert rows["Wed 2026-03-11"]["steps"].startswith("Warmup 10m ramp")
+    assert rows["Wed 2026-03-11"]["note"] == {"untrusted": "Zone 2, steady."}
+    assert rows["Wed 2026-03-11"]["steps"]["untrusted"].startswith("Warmup 10m ramp")
 
 
 async def test_it_gives_a_planned_workout_s_start_time(mara_url: str) -> None:
@@ -157,7 +157,7 @@ async def test_the_coach_sees_today_as_done_in_the_overview(mara_url: str, sam_u
 @pytest.fixture
 def calendar_coach_url(product: ServerThread, mara: Any) -> str:
     """A coach granted Mara's calendar, not her activities."""
-    grant = invite_coach(mara, "calendar@coach.example", ["get_events"])
+    grant = accept_invite(invite_coach(mara, "calendar@coach.example", ["get_events"]))
     assert grant.coach_token is not None
     return f"{product.url}/mcp/{reveal_token(grant.coach_token)}"
 

@@ -19,7 +19,7 @@ from django.conf import settings
 from mcp.client import Client
 
 from accounts.actions import reveal_token
-from coaching.actions import grantable_tools, invite_coach
+from coaching.actions import accept_invite, grantable_tools, invite_coach
 from mcpserver import present
 from mcpserver.catalogue import REGISTRY
 from tests.conftest import AROHA, DIEGO, MARA, Sandbox, ServerThread, make_athlete, mcp_url
@@ -227,8 +227,8 @@ def urls(product: ServerThread, sandbox: Sandbox) -> dict[str, str]:
     diego = make_athlete("diego@example.com", athlete_id=DIEGO, sandbox=sandbox)
     aroha = make_athlete("aroha@example.com", athlete_id=AROHA, sandbox=sandbox)
     everything = [t for group in grantable_tools().values() for t in group]
-    grant = invite_coach(mara, "sam@example.com", everything)
-    invite_coach(diego, "sam@example.com", everything)
+    grant = accept_invite(invite_coach(mara, "sam@example.com", everything))
+    accept_invite(invite_coach(diego, "sam@example.com", everything))
     assert grant.coach_token is not None
     return {
         "mara": mcp_url(product, mara),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
@@ -249,13 +250,22 @@ def _best(parts: Sequence[Stretch], durations_s: Sequence[int], *, hr: bool) -> 
         need = max(1, math.ceil(MIN_HR_SHARE * duration)) if hr else 0
         best: BestEffort | None = None
         for start_s, total, count in prepared:
-            for i in range(len(total) - duration if duration > 0 else 0):
-                n = count[i + duration] - count[i]
-                if n < need:
-                    continue
-                mean = (total[i + duration] - total[i]) / (n if hr else duration)
-                if best is None or mean > best.value:
-                    best = BestEffort(duration_s=duration, value=mean, start_s=start_s + i)
+            width = len(total) - duration
+            if duration <= 0 or width <= 0:
+                continue
+            # Window sums by subtracting the prefix sums pairwise in C (map): a day-long stream is hundreds of
+            # thousands of windows per duration, too many for a Python loop on a worker's time budget.
+            sums = list(map(operator.sub, total[duration:], total[:width]))
+            if hr:
+                counts = map(operator.sub, count[duration:], count[:width])
+                means = [t / n if n >= need else -math.inf for t, n in zip(sums, counts, strict=True)]
+            else:
+                means = [t / duration for t in sums]
+            top = max(means)
+            if top == -math.inf:
+                continue
+            if best is None or top > best.value:  # the earliest window wins ties, within and across stretches
+                best = BestEffort(duration_s=duration, value=top, start_s=start_s + means.index(top))
         if best is not None:
             result[duration] = best
     return result
