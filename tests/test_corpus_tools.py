@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 
 from accounts.actions import reveal_token
-from coaching.actions import grantable_tools, invite_coach
+from coaching.actions import accept_invite, grantable_tools, invite_coach
 from mcpserver import present
 from tests.conftest import ServerThread, mcp_url
 from tests.corpus_upstream import KIRI, RAVI, STAND_IN, TIMEZONE, Forwarder, create_app
@@ -48,7 +48,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
 
 NOW = datetime(2026, 9, 14, 10, 0, tzinfo=UTC)  # 20:00 on Mon 2026-09-14 in Brisbane
 COACH = "sam@example.com"
-KIRI_ECHO = {"id": KIRI, "name": "Kiri Walsh", "timezone": TIMEZONE}
+KIRI_ECHO = {"id": KIRI, "name": {"untrusted": "Kiri Walsh"}, "timezone": TIMEZONE}  # a name is free text: data
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def urls(product: ServerThread, corpus_upstream: Upstream, settings: Any, monkey
     kiri = _link("kiri@example.com", KIRI, "Kiri Walsh", "corpus-kiri-token")
     ravi = _link("ravi@example.com", RAVI, "Ravi Menon", "corpus-ravi-token")
     tools = grantable_tools()
-    grant = invite_coach(kiri, COACH, tools["read"] + tools["write"])
+    grant = accept_invite(invite_coach(kiri, COACH, tools["read"] + tools["write"]))
     assert grant.coach_token is not None
     coach = f"{product.url}/mcp/{reveal_token(grant.coach_token)}"
     return Urls(mcp_url(product, kiri), mcp_url(product, ravi), coach)
@@ -150,7 +150,8 @@ async def test_it_shows_the_recorded_thresholds_and_zones_in_the_profile(urls: U
     ride, run, swim, other = data["sports"]  # sport_settings_list.json, in its order
     assert ride["sports"] == ["Ride", "VirtualRide", "MountainBikeRide", "GravelRide", "TrackRide", "Cyclocross"]
     assert (ride["ftp_w"], ride["lthr_bpm"], ride["max_hr_bpm"]) == (231, 169, 187)
-    assert [z["zone"] for z in ride["power_zones"]] == [
+    # Each zone's number, and the name the athlete gave it (free text: untrusted data).
+    assert [f"{z['zone']} {z['name']['untrusted']}" for z in ride["power_zones"]] == [
         "Z1 Active Recovery",
         "Z2 Endurance",
         "Z3 Tempo",
@@ -195,7 +196,7 @@ async def test_it_shows_the_recorded_thresholds_and_zones_in_the_profile(urls: U
     assert "pace_zones" not in swim  # pace_zones null in the recording
     assert other["sports"] == ["Other"] and "ftp_w" not in other and "threshold_pace" not in other
     assert text == (
-        "Kiri Walsh (Australia/Brisbane): Ride/VirtualRide: FTP 231 W, LTHR 169 bpm; Run/VirtualRun: LTHR 169 bpm, "
+        "«Kiri Walsh» (Australia/Brisbane): Ride/VirtualRide: FTP 231 W, LTHR 169 bpm; Run/VirtualRun: LTHR 169 bpm, "
         "threshold pace 4:50/km; Swim/OpenWaterSwim: LTHR 169 bpm, threshold pace 1:55/100m; Other: LTHR 169 bpm"
     )
 
@@ -207,7 +208,7 @@ async def test_it_answers_the_profile_of_an_athlete_with_no_sport_settings(urls:
     result = await call(urls.ravi, "get_athlete_profile", {})
     assert not result.is_error, result.content
     data = dict(result.structured_content or {})
-    assert data["athlete"] == {"id": RAVI, "name": "Ravi Menon", "timezone": TIMEZONE}
+    assert data["athlete"] == {"id": RAVI, "name": {"untrusted": "Ravi Menon"}, "timezone": TIMEZONE}
     assert not data.get("sports")  # no sport settings: no thresholds or zones, and no crash
 
 
@@ -238,7 +239,7 @@ async def test_it_lists_the_recorded_activities_of_the_last_28_days(urls: Urls) 
             "date": "Sun 2026-09-06",
             "time": "07:31",
             "sport": "Swim",
-            "name": "Pool Swim",
+            "name": {"untrusted": "Pool Swim"},
             "duration": "25:44",  # moving_time 1544 s
             "distance_km": 1.6,  # 1600 m
             "load": 28,
@@ -251,7 +252,7 @@ async def test_it_lists_the_recorded_activities_of_the_last_28_days(urls: Urls) 
             "date": "Sat 2026-09-12",
             "time": "17:05",
             "sport": "Run",
-            "name": "Evening Run",
+            "name": {"untrusted": "Evening Run"},
             "duration": "36:01",  # 2161 s
             "distance_km": 6.5,  # 6502.3 m
             "climb_m": 58,  # 58.2091 m
@@ -265,7 +266,7 @@ async def test_it_lists_the_recorded_activities_of_the_last_28_days(urls: Urls) 
             "date": "Sun 2026-09-13",
             "time": "18:20",
             "sport": "WeightTraining",
-            "name": "Strength",
+            "name": {"untrusted": "Strength"},
             "duration": "52:01",  # 3121 s
             "load": 16,
             "intensity_pct": 41,  # 41.2207
@@ -276,7 +277,7 @@ async def test_it_lists_the_recorded_activities_of_the_last_28_days(urls: Urls) 
             "date": "Mon 2026-09-14",
             "time": "06:40",
             "sport": "Run",
-            "name": "Morning Run",
+            "name": {"untrusted": "Morning Run"},
             "duration": "42:59",  # 2579 s
             "distance_km": 8.41,  # 8412.6 m
             "climb_m": 65,  # 64.81133 m
@@ -292,7 +293,7 @@ async def test_it_lists_the_recorded_activities_of_the_last_28_days(urls: Urls) 
     # 1544 + 2161 + 3121 + 2579 = 9405 s; 1600 + 6502.3 + 8412.6 = 16514.9 m; 28 + 41 + 16 + 61 = 146
     assert data["totals"] == {"activities": 4, "moving_time": "2:36:45", "distance_km": 16.5, "load": 146}
     assert text == (
-        "Kiri Walsh (Australia/Brisbane): 4 activities Tue 2026-08-18 to Mon 2026-09-14; "
+        "«Kiri Walsh» (Australia/Brisbane): 4 activities Tue 2026-08-18 to Mon 2026-09-14; "
         "2:36:45 moving, 16.5 km, load 146."
     )
 
@@ -353,7 +354,7 @@ async def test_it_summarises_a_recorded_run_with_its_laps_and_zones(urls: Urls) 
         data["summary"],
         {
             "sport": "Run",
-            "name": "Morning Run",
+            "name": {"untrusted": "Morning Run"},
             "time": "06:40",
             "duration": "42:59",  # moving_time 2579 s
             "elapsed": "43:03",  # elapsed_time 2583 s
@@ -391,7 +392,7 @@ async def test_it_summarises_a_recorded_run_with_its_laps_and_zones(urls: Urls) 
             "Z5 169-188 bpm: 1:48 (4%)",
         ]
     }
-    assert text == "Kiri Walsh: Run 'Morning Run' Mon 2026-09-14, 42:59, load 61, avg HR 166 bpm, 1 work intervals."
+    assert text == "«Kiri Walsh»: Run «Morning Run» Mon 2026-09-14, 42:59, load 61, avg HR 166 bpm, 1 work intervals."
 
 
 async def test_it_summarises_a_pool_swim_with_rests_between_lengths(urls: Urls) -> None:
@@ -473,7 +474,7 @@ async def test_it_computes_metrics_from_the_recorded_run_streams(urls: Urls) -> 
     assert (efforts["30s"]["power_w"], efforts["30s"]["starts_at"]) == (260, "0:02")  # 7795 / 30 = 259.8
     # Zones from the stream, dropouts left out: 24 samples of 121-132 bpm (<= 140), 39 of 151-152 bpm
     assert data["zones"] == {"hr": ["Z1 0-140 bpm: 0:24 (38%)", "Z2 140-152 bpm: 0:39 (62%)"]}
-    assert text.startswith("Kiri Walsh: Run 'Morning Run' Mon 2026-09-14: decoupling ")
+    assert text.startswith("«Kiri Walsh»: Run «Morning Run» Mon 2026-09-14: decoupling ")
 
 
 @pytest.mark.xfail(strict=True, reason="#14: extended metrics count heart-rate dropouts (0 bpm) as values")
@@ -555,7 +556,7 @@ async def test_it_summarises_the_last_four_weeks(urls: Urls) -> None:
         "distance_km": 8.4,  # 8412.6 m
         "load": 61,
     }
-    assert text == "Kiri Walsh: 4 weeks Mon 2026-08-24 to Mon 2026-09-14; load per week: 0, 28, 57, 61."
+    assert text == "«Kiri Walsh»: 4 weeks Mon 2026-08-24 to Mon 2026-09-14; load per week: 0, 28, 57, 61."
 
 
 async def test_it_checks_the_recorded_plan_against_the_paired_activities(urls: Urls) -> None:
@@ -640,7 +641,7 @@ async def test_it_shows_fitness_from_the_recorded_wellness_rows(urls: Urls) -> N
         has(row, want)
     has(data["current"], expected[-1])
     assert text == (
-        "Kiri Walsh on Mon 2026-09-14: fitness (CTL) 39.0, fatigue (ATL) 35.1, form +3.9 (Grey zone), ramp +0.3/week."
+        "«Kiri Walsh» on Mon 2026-09-14: fitness (CTL) 39.0, fatigue (ATL) 35.1, form +3.9 (Grey zone), ramp +0.3/week."
     )
 
 
@@ -652,7 +653,7 @@ async def test_it_shows_the_recorded_wellness_days(urls: Urls) -> None:
     has(rows["Sat 2026-09-05"], {"resting_hr_bpm": 52, "sleep_h": 7.3, "weight_kg": 65.0})  # 26410 s / 3600 = 7.34 h
     has(rows["Wed 2026-09-09"], {"resting_hr_bpm": 57, "sleep_h": 6.4, "weight_kg": 65.0})  # 22950 / 3600 = 6.375 h
     has(rows["Mon 2026-09-14"], {"resting_hr_bpm": 58, "sleep_h": 7.5, "weight_kg": 65.0})  # 26880 / 3600 = 7.47 h
-    assert text.startswith("Kiri Walsh: 10 wellness days Tue 2026-09-01 to Mon 2026-09-14")
+    assert text.startswith("«Kiri Walsh»: 10 wellness days Tue 2026-09-01 to Mon 2026-09-14")
     # A day recorded with sportInfo [{type, eftp: null}] and the 2025 key order reads too.
     may, _ = await answer(urls.kiri, "get_wellness", {"start": "2026-05-20", "end": "2026-05-28"})
     (day,) = may["rows"]
@@ -694,12 +695,36 @@ async def test_it_reads_hr_and_pace_bests_from_the_recorded_curves(urls: Urls) -
     # r.2026-06-16.2026-09-14 is the recorded 90d HR curve; secs 60, 300, 1200, 3600 are its points 59, 89, 109, 149.
     assert hr["window"] == "Tue 2026-06-16 to Mon 2026-09-14"
     assert hr["efforts"] == [
-        {"over": "1m", "value": 182, "date": "Fri 2026-08-21", "activity_id": "i91000011", "activity": "Hill repeats"},
-        {"over": "5m", "value": 182, "date": "Thu 2026-07-30", "activity_id": "i91000012", "activity": "Tempo run"},
-        {"over": "20m", "value": 180, "date": "Sun 2026-09-06", "activity_id": "i91000013", "activity": "Long run"},
-        {"over": "1h", "value": 176, "date": "Sun 2026-09-06", "activity_id": "i91000013", "activity": "Long run"},
+        {
+            "over": "1m",
+            "value": 182,
+            "date": "Fri 2026-08-21",
+            "activity_id": "i91000011",
+            "activity": {"untrusted": "Hill repeats"},
+        },
+        {
+            "over": "5m",
+            "value": 182,
+            "date": "Thu 2026-07-30",
+            "activity_id": "i91000012",
+            "activity": {"untrusted": "Tempo run"},
+        },
+        {
+            "over": "20m",
+            "value": 180,
+            "date": "Sun 2026-09-06",
+            "activity_id": "i91000013",
+            "activity": {"untrusted": "Long run"},
+        },
+        {
+            "over": "1h",
+            "value": 176,
+            "date": "Sun 2026-09-06",
+            "activity_id": "i91000013",
+            "activity": {"untrusted": "Long run"},
+        },
     ]
-    assert text == "Kiri Walsh best hr Tue 2026-06-16 to Mon 2026-09-14: 1m 182; 5m 182; 20m 180; 1h 176."
+    assert text == "«Kiri Walsh» best hr Tue 2026-06-16 to Mon 2026-09-14: 1m 182; 5m 182; 20m 180; 1h 176."
     pace, _ = await answer(
         urls.kiri, "get_best_efforts", {"metric": "pace", "start": "2026-06-17", "end": "2026-09-15"}
     )
@@ -812,7 +837,7 @@ async def test_it_renders_the_recorded_calendar(urls: Urls) -> None:
             "date": "Tue 2026-02-03",
             "category": "workout",
             "sport": "Yoga",
-            "name": "Evening yoga",
+            "name": {"untrusted": "Evening yoga"},
             "duration": "25:00",  # 1500 s
             "load": 58,
             "intensity_pct": 121,  # 121.0441
@@ -820,40 +845,46 @@ async def test_it_renders_the_recorded_calendar(urls: Urls) -> None:
         absent=("steps",),  # an empty workout_doc, no description
     )
     # Other with null moving_time, indoor and load: nothing made up
-    has(events[93000002], {"sport": "Other", "name": "Mobility"}, absent=("duration", "load", "indoor"))
+    has(events[93000002], {"sport": "Other", "name": {"untrusted": "Mobility"}}, absent=("duration", "load", "indoor"))
     # NOTE with null type, description and workout_doc
-    has(events[93000003], {"category": "note", "name": "Travel day"}, absent=("sport", "note"))
+    has(events[93000003], {"category": "note", "name": {"untrusted": "Travel day"}}, absent=("sport", "note"))
     assert events[93000004]["indoor"] is True
-    has(events[93000005], {"date": "Mon 2026-02-09", "category": "note", "name": "Coach call"}, absent=("note",))
+    has(
+        events[93000005],
+        {"date": "Mon 2026-02-09", "category": "note", "name": {"untrusted": "Coach call"}},
+        absent=("note",),
+    )
     # HR targets of LTHR 169, as the workout_doc's `_hr`: 55 % = 92.95, 72 % = 121.68, 82 % = 138.58, 60 % = 101.4,
     # 75 % = 126.75; Z2-Z3 of the Ride HR zones = 143-160 bpm.
-    assert events[93000011]["steps"] == (
+    assert events[93000011]["steps"]["untrusted"] == (
         "15m 55-72% LTHR (93-122 bpm); 10m 82% LTHR (139 bpm); 10m ramp 60→75% LTHR (101→127 bpm); "
         "10m Z2-3 HR (143-160 bpm)"
     )
     # %FTP targets of FTP 231, as `_power`: 45 % = 103.95, 70 % = 161.7, 50 % = 115.5, 88 % = 203.28, 94 % = 217.14
-    steps = events[93000012]["steps"]
+    steps = events[93000012]["steps"]["untrusted"]  # workout text: untrusted data
     assert steps.startswith("15m ramp 45→70% FTP (104→162 W); ")
     assert "; 8m 50% FTP (116 W); 12m 88-94% FTP (203-217 W); " in steps
     # %pace targets of 3.4482758 m/s, as `_pace`: 75 % = 2.5862 m/s = 386.7 s/km, 95 % = 305.3 s, 105 % = 276.2 s
-    assert events[93000013]["steps"].startswith("15m 75% pace (6:27/km); 10m 95-105% pace (5:05/km-4:36/km); ")
+    assert events[93000013]["steps"]["untrusted"].startswith(
+        "15m 75% pace (6:27/km); 10m 95-105% pace (5:05/km-4:36/km); "
+    )
     assert (events[93000013]["distance_km"], events[93000013]["duration"]) == (7.31, "45:00")
     # Swim distance steps of 0.8695652 m/s: 60 % = 191.7 s/100m, 80 % = 143.75, 50 % = 230, 100 % = 115
-    assert events[93000014]["steps"] == (
+    assert events[93000014]["steps"]["untrusted"] == (
         "600 m 60% pace (3:12/100m); 400 m 80% pace (2:24/100m); 5m 50% pace (3:50/100m); 231 m 100% pace (1:55/100m)"
     )
-    assert events[95000004]["steps"] == '"Lower body 3x6" 20m; "Upper body and core" 20m; "Mobility" 10m'
-    assert events[93000021]["note"] == "Travel to race venue"
+    assert events[95000004]["steps"]["untrusted"] == '"Lower body 3x6" 20m; "Upper body and core" 20m; "Mobility" 10m'
+    assert events[93000021]["note"] == {"untrusted": "Travel to race venue"}
     has(
         events[95000002],
-        {"date": "Sat 2026-06-13", "category": "A race", "sport": "TrackRide", "name": "Club pursuit"},
+        {"date": "Sat 2026-06-13", "category": "A race", "sport": "TrackRide", "name": {"untrusted": "Club pursuit"}},
         absent=("load", "duration"),  # null in the recording
     )
     assert (events[95000003]["category"], events[95000003]["load"]) == ("C race", 68)
     # WORKOUT loads: 58 + 27 + 39 + 44 + 9 + 70 (Mobility, Trainer spin and both strength sessions: null)
     assert data["planned_load"] == 247
     assert text == (
-        "Kiri Walsh calendar Sun 2026-02-01 to Fri 2026-07-31: 10 workouts, 4 notes, 1 A race, 1 C race; "
+        "«Kiri Walsh» calendar Sun 2026-02-01 to Fri 2026-07-31: 10 workouts, 4 notes, 1 A race, 1 C race; "
         "planned load 247."
     )
 
@@ -881,25 +912,27 @@ async def test_it_lists_the_recorded_library_with_steps(urls: Urls) -> None:
     assert data["folders"] == [
         {
             "id": 940001,
-            "name": "Workouts",
+            "name": {"untrusted": "Workouts"},
             "kind": "folder",
             "workouts": [
                 {
                     "id": 7,
-                    "name": "Tempo blocks",
+                    "name": {"untrusted": "Tempo blocks"},
                     "sport": "Ride",
                     "duration": "1:15:00",  # 4500 s
                     "load": 63,
                     "intensity_pct": 75,  # 75.3318
                     # FTP 231: 55 % = 127.05, 88 % = 203.28, 60 % = 138.6, 40 % = 92.4, 95 % = 219.45, 105 % = 242.55
-                    "steps": "15m 55% FTP (127 W); 3x[10m 88% FTP (203 W), 5m 55% FTP (127 W)]; "
-                    "10m 60-40% FTP (139-92 W); 5m 95-105% FTP (219-243 W) 85-95 rpm",
+                    "steps": {
+                        "untrusted": "15m 55% FTP (127 W); 3x[10m 88% FTP (203 W), 5m 55% FTP (127 W)]; "
+                        "10m 60-40% FTP (139-92 W); 5m 95-105% FTP (219-243 W) 85-95 rpm"
+                    },
                 }
             ],
         }
     ]
     assert data["workouts"] == 1
-    assert text == "Kiri Walsh library: 1 workouts in 1 folders."
+    assert text == "«Kiri Walsh» library: 1 workouts in 1 folders."
 
 
 # === coach tools ========================================================================================
@@ -909,13 +942,15 @@ async def test_it_lists_the_athlete_with_every_granted_tool(urls: Urls) -> None:
     data, text = await answer(urls.coach, "list_athletes", {})
     tools = grantable_tools()
     assert data["athletes"] == [{**KIRI_ECHO, "tools": sorted(tools["read"] + tools["write"])}]
-    assert text == f"1 athletes: Kiri Walsh (i900001, Australia/Brisbane, {len(tools['read'] + tools['write'])} tools)."
+    assert (
+        text == f"1 athletes: «Kiri Walsh» (i900001, Australia/Brisbane, {len(tools['read'] + tools['write'])} tools)."
+    )
 
 
 async def test_it_finds_the_athlete_with_her_last_upload(urls: Urls) -> None:
     data, _ = await answer(urls.coach, "search_roster", {"query": "kiri", "sort": "last_activity"})
     assert data["athletes"]["rows"] == [
-        ["i900001", "Kiri Walsh", "Australia/Brisbane", "kiri@example.com", "Mon 2026-09-14"]
+        ["i900001", {"untrusted": "Kiri Walsh"}, "Australia/Brisbane", "kiri@example.com", "Mon 2026-09-14"]
     ]
 
 
@@ -955,15 +990,20 @@ async def test_it_prepares_a_call_from_the_recorded_data(urls: Urls) -> None:
     )
     assert data["open_threads"] == [
         {
-            "activity": "Sat 2026-09-12 Evening Run (i91000002)",
+            "date": "Sat 2026-09-12",
+            "activity_id": "i91000002",
+            "activity": {"untrusted": "Evening Run"},
             "messages": 2,
             "awaiting_reply": True,  # Kiri wrote last
-            "last": "Kiri Walsh: Meant to be easy, legs heavy from Thursday.",
+            "last": {
+                "by": {"untrusted": "Kiri Walsh"},
+                "text": {"untrusted": "Meant to be easy, legs heavy from Thursday."},
+            },
         }
     ]
     assert "next_2_weeks" not in data and "races" not in data  # nothing recorded on or after 2026-09-14
     assert text == (
-        "Kiri Walsh (i900001, Australia/Brisbane), Mon 2026-09-14; CTL 39.0, form +3.9 (Grey zone), ramp +0.3/week; "
+        "«Kiri Walsh» (i900001, Australia/Brisbane), Mon 2026-09-14; CTL 39.0, form +3.9 (Grey zone), ramp +0.3/week; "
         "last 2 weeks 4 sessions, load 146, 0/0 planned done; 1 comment threads awaiting a reply."
     )
 
@@ -971,7 +1011,13 @@ async def test_it_prepares_a_call_from_the_recorded_data(urls: Urls) -> None:
 async def test_it_flags_what_the_recorded_weeks_show(urls: Urls) -> None:
     data, text = await answer(urls.coach, "roster_digest", {})
     (row,) = data["athletes"]["rows"]
-    assert row[:5] == ["i900001", "Kiri Walsh", "Australia/Brisbane", "Mon 2026-09-14", 4]  # two medium flags
+    assert row[:5] == [
+        "i900001",
+        {"untrusted": "Kiri Walsh"},
+        "Australia/Brisbane",
+        "Mon 2026-09-14",
+        4,
+    ]  # two medium flags
     assert row[5] == [
         # last 7 days (09-08 .. 09-14): 41 + 16 + 61 = 118; the 3 weeks before (08-18 .. 09-07): the swim's 28,
         # 28 / 3 = 9.3 a week; 118 / 9.33 = 12.6; 118 - 9.3 >= 100
@@ -979,7 +1025,7 @@ async def test_it_flags_what_the_recorded_weeks_show(urls: Urls) -> None:
         ["comments", "medium", "1 awaiting a reply: Sat 2026-09-12 i91000002"],
     ]
     assert "clear" not in data  # flagged
-    assert text.startswith("Roster digest: 1 of 1 athletes flagged; most urgent: Kiri Walsh (i900001, 4)")
+    assert text.startswith("Roster digest: 1 of 1 athletes flagged; most urgent: «Kiri Walsh» (i900001, 4)")
 
 
 @pytest.mark.xfail(strict=True, reason="#14: roster_digest drops HRV recorded as SDNN (hrvSDNN) silently")
@@ -994,11 +1040,15 @@ async def test_it_lists_the_open_conversation(urls: Urls) -> None:
     data, text = await answer(urls.coach, "get_conversations", {})
     assert data["threads"]["rows"] == [
         [
-            "Kiri Walsh (i900001, Australia/Brisbane)",
-            "Sat 2026-09-12 Evening Run (i91000002)",
+            "i900001",
+            {"untrusted": "Kiri Walsh"},
+            "Sat 2026-09-12",
+            "i91000002",
+            {"untrusted": "Evening Run"},
             2,
             True,
-            "Kiri Walsh: Meant to be easy, legs heavy from Thursday.",
+            {"untrusted": "Kiri Walsh"},
+            {"untrusted": "Meant to be easy, legs heavy from Thursday."},
         ]
     ]
     assert text == "1 comment threads on activities of the last 7 days, 1 awaiting a reply."
@@ -1009,19 +1059,46 @@ async def test_it_catches_up_on_the_last_week(urls: Urls) -> None:
     (news,) = data["athletes"]
     assert news["since"] == "Tue 2026-09-08"  # first call: today - 6 days
     assert news["activities"] == [
-        "Sat 2026-09-12 Run Evening Run 36:01, load 41",
-        "Sun 2026-09-13 WeightTraining Strength 52:01, load 16",
-        "Mon 2026-09-14 Run Morning Run 42:59, load 61",
+        {
+            "date": "Sat 2026-09-12",
+            "id": "i91000002",
+            "sport": "Run",
+            "name": {"untrusted": "Evening Run"},
+            "duration": "36:01",
+            "load": 41,
+        },
+        {
+            "date": "Sun 2026-09-13",
+            "id": "i91000003",
+            "sport": "WeightTraining",
+            "name": {"untrusted": "Strength"},
+            "duration": "52:01",
+            "load": 16,
+        },
+        {
+            "date": "Mon 2026-09-14",
+            "id": "i91000001",
+            "sport": "Run",
+            "name": {"untrusted": "Morning Run"},
+            "duration": "42:59",
+            "load": 61,
+        },
     ]
     first, second = news["comments"]  # the derived thread on i91000002, oldest first
-    assert "Sam Okafor: HR sat at 161: was that meant to be easy?" in first
-    assert "Kiri Walsh: Meant to be easy, legs heavy from Thursday." in second
+    assert first == {
+        "by": {"untrusted": "Sam Okafor"},
+        "text": {"untrusted": "HR sat at 161: was that meant to be easy?"},
+    }
+    assert second == {
+        "by": {"untrusted": "Kiri Walsh"},
+        "text": {"untrusted": "Meant to be easy, legs heavy from Thursday."},
+    }
     assert news["awaiting_reply"] == 1
     # 09-08 .. 09-14 = 7 rows; 09-14: restingHR 58, sleepSecs 26880 = 7.47 h, weight 65
     assert news["wellness"].startswith("7 days logged; latest Mon 2026-09-14: ")
     for part in ("resting HR 58 bpm", "sleep 7.5 h", "weight 65 kg"):
         assert part in news["wellness"]
-    assert text == "Catch-up: news for 1 of 1 athletes (Kiri Walsh); cursor moved to now."
+    assert text == "Catch-up: news for 1 of 1 athletes («Kiri Walsh»); cursor moved to now."
 
 
 @pytest.mark.xfail(strict=True, reason="#14: catch_up drops HRV recorded as SDNN (hrvSDNN) silently")
