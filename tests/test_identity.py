@@ -23,7 +23,7 @@ from accounts.identity import NON_ASCII_LOCAL, InvalidEmail, canonical_email
 from accounts.models import AuditEvent, McpToken, User
 from coaching.models import CoachGrant
 from tests.billing_helpers import commit_each_request
-from tests.conftest import PASSWORD, make_athlete
+from tests.conftest import DIEGO, MARA, PASSWORD, Sandbox, make_athlete
 
 __all__ = ["commit_each_request"]
 
@@ -223,8 +223,8 @@ def coach_url_of(address: str) -> str:
 
 
 @pytest.mark.parametrize("look_alike", [f"sam@ma{DOTLESS_I}l.example", f"{LONG_S}am@mail.example"])
-def test_it_never_shows_an_invited_coachs_url_to_a_look_alike_signup(look_alike: str) -> None:
-    make_athlete("mara@example.com", athlete_id=None)
+def test_it_never_shows_an_invited_coachs_url_to_a_look_alike_signup(look_alike: str, sandbox: Sandbox) -> None:
+    make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)  # only a connected athlete invites
     invite("mara@example.com", "sam@mail.example")
     raw = coach_url_of("sam@mail.example")
 
@@ -238,8 +238,8 @@ def test_it_never_shows_an_invited_coachs_url_to_a_look_alike_signup(look_alike:
     assert McpToken.objects.get(kind=McpToken.Kind.COACH).user is None  # still waiting for Sam
 
 
-def test_it_never_gives_a_new_coach_token_to_a_look_alike_account() -> None:
-    make_athlete("mara@example.com", athlete_id=None)
+def test_it_never_gives_a_new_coach_token_to_a_look_alike_account(sandbox: Sandbox) -> None:
+    make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)
     intruder = Client()
     signup(f"sam@ma{DOTLESS_I}l.example", intruder)
     verify_last_signup(intruder)
@@ -250,9 +250,9 @@ def test_it_never_gives_a_new_coach_token_to_a_look_alike_account() -> None:
     assert [m.to for m in mail.outbox if "invited you" in m.subject] == [["sam@mail.example"]]
 
 
-def test_it_joins_invites_to_one_coach_under_any_spelling_and_mails_the_stored_address() -> None:
-    make_athlete("mara@example.com", athlete_id=None)
-    make_athlete("diego@example.com", athlete_id=None)
+def test_it_joins_invites_to_one_coach_under_any_spelling_and_mails_the_stored_address(sandbox: Sandbox) -> None:
+    make_athlete("mara@example.com", athlete_id=MARA, sandbox=sandbox)  # only a connected athlete invites
+    make_athlete("diego@example.com", athlete_id=DIEGO, sandbox=sandbox)
     invite("mara@example.com", "sam@mail.example")
     invite("diego@example.com", f"SAM@{full_width('MAIL')}.EXAMPLE")
     assert McpToken.objects.filter(kind=McpToken.Kind.COACH).count() == 1
