@@ -81,7 +81,10 @@ async def test_it_finishes_a_slow_write_after_answering_and_journals_it_for_undo
     assert entry.write_kind == "event.create" and entry.post_image and entry.post_image["name"] == name
     sandbox.state.faults.clear()
     assert [e["name"] for e in events_on(sandbox, MARA, day) if e["name"] == name] == [name]
-    undone = await call(urls["mara"], "undo_last_write", {})
+    # An undo deletes: its preview gives the code the undo itself needs (MCP safety).
+    preview = await call(urls["mara"], "undo_last_write", {"dry_run": True})
+    assert not preview.is_error and preview.structured_content is not None, preview.content
+    undone = await call(urls["mara"], "undo_last_write", {"confirm": preview.structured_content["confirm"]})
     assert not undone.is_error, undone.content
     assert not [e for e in events_on(sandbox, MARA, day) if e["name"] == name]
 
