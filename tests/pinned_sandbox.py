@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -35,3 +36,11 @@ def aim(pinned: Sandbox, settings: Any, monkeypatch: pytest.MonkeyPatch) -> None
     settings.INTERVALS_BASE_URL = pinned.url
     real_local_today = present.local_today
     monkeypatch.setattr(present, "local_today", lambda tz, now=None: real_local_today(tz, now or NOW))
+
+
+@pytest.fixture(scope="module")
+def pinned() -> Iterator[Sandbox]:
+    """The pinned sandbox for one test module (import this fixture by name)."""
+    sandbox, server = start()
+    yield sandbox
+    server.stop()

@@ -8,7 +8,6 @@ none of his own writes left, say so.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -19,7 +18,10 @@ from accounts.actions import reveal_token
 from coaching.actions import accept_invite, grantable_tools, invite_coach
 from tests import pinned_sandbox
 from tests.conftest import MARA, Sandbox, ServerThread, make_athlete, mcp_url
+from tests.pinned_sandbox import pinned
 from tests.read_tools_helpers import call, ok
+
+__all__ = ["pinned"]  # fixture used by name
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
 
@@ -31,13 +33,6 @@ RIDE_TWO_DAYS_AGO = date(2026, 3, 10)
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def pinned() -> Iterator[Sandbox]:
-    sandbox, server = pinned_sandbox.start()
-    yield sandbox
-    server.stop()
 
 
 @dataclass

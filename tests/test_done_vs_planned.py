@@ -6,7 +6,6 @@ sandbox's own records (what the real API would know), not from the code under te
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -16,8 +15,10 @@ from accounts.actions import reveal_token
 from coaching.actions import accept_invite, grantable_tools, invite_coach
 from tests import pinned_sandbox
 from tests.conftest import MARA, Sandbox, ServerThread, make_athlete, mcp_url
-from tests.pinned_sandbox import STRAVA_DAY, TODAY
+from tests.pinned_sandbox import STRAVA_DAY, TODAY, pinned
 from tests.read_tools_helpers import ok, upstream
+
+__all__ = ["pinned"]  # fixture used by name
 
 pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
 
@@ -25,13 +26,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def pinned() -> Iterator[Sandbox]:
-    sandbox, server = pinned_sandbox.start()
-    yield sandbox
-    server.stop()
 
 
 @pytest.fixture
